@@ -1,9 +1,5 @@
 /* Unit tests for base/: errors, strings, buffers, times, durations, UUIDs, maps, JSON fields. */
-#include <cmocka.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "testing.h"
 
 #include "base/buf.h"
 #include "base/err.h"

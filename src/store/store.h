@@ -1,0 +1,212 @@
+/* store.h - typed access to berth's data.
+ *
+ * One `struct store` is shared by every thread of the process; each thread transparently gets
+ * its own database connection (opened on first use, closed when the thread exits or the store
+ * closes). Statements are prepared once per connection. Writes are serialized inside the process
+ * (so they never spin on the database's busy handler) and run in `BEGIN IMMEDIATE`
+ * transactions. The backend is chosen by the URL given to store_open(); callers never see SQL.
+ *
+ * Errors: ERR_NOT_FOUND when a row does not exist, ERR_CONFLICT on a uniqueness violation,
+ * ERR_INTERNAL for anything else (the message says what the database said).
+ *
+ * Ownership: row structs passed as `out` are filled by the store and owned by the caller, who
+ * releases them with the matching *_clear(); lists are released with the *_list_free() given.
+ * String arguments are borrowed.
+ */
+#ifndef BERTH_STORE_STORE_H
+#define BERTH_STORE_STORE_H
+
+#include "base/err.h"
+#include "store/model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* Opens the store at url: "sqlite:<path>" or a plain file path (SQLite, WAL mode), creating the
+ * file, and applies pending migrations. "postgres://..." is refused with ERR_BAD_REQUEST until
+ * the PostgreSQL backend exists. Returns NULL on failure. Thread-safe once open. */
+struct store *store_open(const char *url, struct err *e);
+/* Closes every connection. All other threads must have stopped using the store. */
+void store_close(struct store *st);
+/* The schema version after migrations (the highest applied migration number). */
+int store_schema_version(struct store *st);
+
+/* Transactions on the calling thread's connection. Not nested. Between begin and commit the
+ * thread holds the process's write lock: keep transactions short and never wait inside one. */
+int store_tx_begin(struct store *st, struct err *e);
+int store_tx_commit(struct store *st, struct err *e);
+/* Rolls back if a transaction is open; safe to call when none is. */
+void store_tx_rollback(struct store *st);
+
+/* ---- users ---- */
+void user_clear(struct user *u);
+int store_user_insert(struct store *st, const struct user *u, struct err *e);
+int store_user_get(struct store *st, const char *id, struct user *out, struct err *e);
+/* Lookup by e-mail or by username, case-insensitively, among non-deleted users. */
+int store_user_get_by_email(struct store *st, const char *email, struct user *out, struct err *e);
+int store_user_get_by_username(struct store *st, const char *username, struct user *out,
+                               struct err *e);
+int store_user_count(struct store *st, int64_t *out, struct err *e);
+struct user_list {
+    struct user *items;
+    size_t n;
+};
+/* All non-deleted users ordered by creation. */
+int store_user_list(struct store *st, struct user_list *out, struct err *e);
+void user_list_free(struct user_list *l);
+
+/* ---- API keys ---- */
+int store_api_key_insert(struct store *st, const struct api_key *k, struct err *e);
+int store_api_key_get(struct store *st, const char *id, struct api_key *out, struct err *e);
+/* Records use: last_used, and expires_at (unchanged when 0). */
+int store_api_key_touch(struct store *st, const char *id, int64_t last_used, int64_t expires_at,
+                        struct err *e);
+int store_api_key_delete(struct store *st, const char *id, struct err *e);
+
+/* ---- files ---- */
+void file_row_clear(struct file_row *f);
+/* Inserts a file; ERR_CONFLICT when a file with the same id (hash) exists. */
+int store_file_insert(struct store *st, const struct file_row *f, struct err *e);
+/* Gets a file; with_data loads the content into out->data. */
+int store_file_get(struct store *st, const char *id, bool with_data, struct file_row *out,
+                   struct err *e);
+
+/* ---- templates ---- */
+void template_row_clear(struct template_row *t);
+int store_template_insert(struct store *st, const struct template_row *t, struct err *e);
+int store_template_get(struct store *st, const char *id, struct template_row *out, struct err *e);
+/* Lookup by name (case-insensitive) among non-deleted templates. */
+int store_template_get_by_name(struct store *st, const char *name, struct template_row *out,
+                               struct err *e);
+struct template_list {
+    struct template_row *items;
+    size_t n;
+};
+/* Non-deleted templates ordered by name. */
+int store_template_list(struct store *st, struct template_list *out, struct err *e);
+void template_list_free(struct template_list *l);
+/* Writes the mutable settings of t (display_name, description, icon, require_active_version,
+ * deprecated, default_ttl_ms, activity_bump_ms, allow_user_cancel_workspace_jobs, updated_at). */
+int store_template_update(struct store *st, const struct template_row *t, struct err *e);
+int store_template_set_active_version(struct store *st, const char *id, const char *version_id,
+                                      int64_t now, struct err *e);
+int store_template_delete(struct store *st, const char *id, int64_t now, struct err *e);
+
+/* ---- template versions ---- */
+void template_version_clear(struct template_version *v);
+int store_version_insert(struct store *st, const struct template_version *v, struct err *e);
+int store_version_get(struct store *st, const char *id, struct template_version *out,
+                      struct err *e);
+int store_version_get_by_job(struct store *st, const char *job_id, struct template_version *out,
+                             struct err *e);
+/* The version of a template with that name (case-insensitive). */
+int store_version_get_by_name(struct store *st, const char *template_id, const char *name,
+                              struct template_version *out, struct err *e);
+struct version_list {
+    struct template_version *items;
+    size_t n;
+};
+/* A template's versions, oldest first. */
+int store_version_list(struct store *st, const char *template_id, struct version_list *out,
+                       struct err *e);
+void version_list_free(struct version_list *l);
+/* Attaches a version to a template (ERR_CONFLICT when the name is taken there). */
+int store_version_set_template(struct store *st, const char *id, const char *template_id,
+                               int64_t now, struct err *e);
+/* Stores what the import job learned: readme, display_name, description, icon, provision,
+ * provision_timeout_ms (from v). */
+int store_version_set_import_result(struct store *st, const struct template_version *v,
+                                    struct err *e);
+int store_version_set_archived(struct store *st, const char *id, bool archived, int64_t now,
+                               struct err *e);
+/* True when a version of this template already has that name. */
+int store_version_name_taken(struct store *st, const char *template_id, const char *name, bool *out,
+                             struct err *e);
+
+void version_param_clear(struct version_param *p);
+void version_agent_clear(struct version_agent *a);
+void version_script_clear(struct version_script *s);
+int store_version_param_insert(struct store *st, const char *version_id,
+                               const struct version_param *p, struct err *e);
+int store_version_agent_insert(struct store *st, const char *version_id,
+                               const struct version_agent *a, struct err *e);
+int store_version_script_insert(struct store *st, const char *version_id,
+                                const struct version_script *s, struct err *e);
+struct version_param_list {
+    struct version_param *items;
+    size_t n;
+};
+struct version_agent_list {
+    struct version_agent *items;
+    size_t n;
+};
+struct version_script_list {
+    struct version_script *items;
+    size_t n;
+};
+/* A version's parameters, agents and scripts in display order. */
+int store_version_params(struct store *st, const char *version_id, struct version_param_list *out,
+                         struct err *e);
+int store_version_agents(struct store *st, const char *version_id, struct version_agent_list *out,
+                         struct err *e);
+int store_version_scripts(struct store *st, const char *version_id, struct version_script_list *out,
+                          struct err *e);
+void version_param_list_free(struct version_param_list *l);
+void version_agent_list_free(struct version_agent_list *l);
+void version_script_list_free(struct version_script_list *l);
+
+/* ---- provisioner jobs ---- */
+void job_clear(struct job *j);
+int store_job_insert(struct store *st, const struct job *j, struct err *e);
+int store_job_get(struct store *st, const char *id, struct job *out, struct err *e);
+/* Claims the oldest pending job (started_at and completed_at unset): sets started_at =
+ * updated_at = now and worker_id. Returns 1 with *out filled, 0 when nothing is pending. One
+ * claimer per job, even across threads. */
+int store_job_claim(struct store *st, const char *worker_id, int64_t now, struct job *out,
+                    struct err *e);
+/* Heartbeat: updated_at = now, only while the job is claimed by worker_id and not completed.
+ * *canceled tells whether a cancel was requested. ERR_CONFLICT when the worker no longer owns
+ * the job or it completed. */
+int store_job_heartbeat(struct store *st, const char *id, const char *worker_id, int64_t now,
+                        bool *canceled, struct err *e);
+/* Completes a job: completed_at = now, error (may be "" = success). Only once: ERR_CONFLICT when
+ * it already completed. When worker_id is non-NULL the worker must own the job. */
+int store_job_complete(struct store *st, const char *id, const char *worker_id, int64_t now,
+                       const char *error, const char *error_code, struct err *e);
+/* Requests cancellation: canceled_at = now, and completed_at = now when no worker claimed it.
+ * ERR_CONFLICT when the job already completed or a cancel was already requested. */
+int store_job_cancel(struct store *st, const char *id, int64_t now, struct err *e);
+struct job_list {
+    struct job *items;
+    size_t n;
+};
+/* Incomplete jobs claimed by worker_id (for recovery at start). */
+int store_job_list_by_worker(struct store *st, const char *worker_id, struct job_list *out,
+                             struct err *e);
+/* Up to limit incomplete jobs idle too long: running with updated_at < running_before, or
+ * pending with updated_at < pending_before. */
+int store_job_list_hung(struct store *st, int64_t running_before, int64_t pending_before, int limit,
+                        struct job_list *out, struct err *e);
+void job_list_free(struct job_list *l);
+
+/* ---- job logs ---- */
+void job_log_clear(struct job_log *l);
+/* Appends logs in order; assigns ids (monotone) into logs[i].id and adds their output bytes to
+ * the job's logs_length. */
+int store_job_logs_insert(struct store *st, const char *job_id, struct job_log *logs, size_t n,
+                          struct err *e);
+/* Marks the job's logs as overflowed. */
+int store_job_logs_overflow(struct store *st, const char *job_id, struct err *e);
+struct job_log_list {
+    struct job_log *items;
+    size_t n;
+};
+/* Logs of a job with id > after, oldest first, at most limit (0 = all). */
+int store_job_logs_after(struct store *st, const char *job_id, int64_t after, int limit,
+                         struct job_log_list *out, struct err *e);
+void job_log_list_free(struct job_log_list *l);
+
+#endif
