@@ -1,15 +1,74 @@
 /* cli.c - top-level command dispatch. */
 #include "cli/cli.h"
 
+#include "base/secure.h"
+#include "cli/internal.h"
+#include "server/server.h"
+
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
+static const char *usage =
+    "usage: berth <command> [args] [flags]\n"
+    "\n"
+    "Server:\n"
+    "  server                 run the control plane (berth server --help)\n"
+    "\n"
+    "Account:\n"
+    "  login URL              log in and remember the server and token\n"
+    "  logout                 end the session and forget it\n"
+    "  whoami                 show the user you are logged in as\n"
+    "  users create|list      manage users (owners)\n"
+    "  tokens create          create an API token\n"
+    "\n"
+    "Templates:\n"
+    "  templates push NAME    upload a new version from a directory\n"
+    "  templates list         list templates\n"
+    "  templates versions N   list a template's versions\n"
+    "  templates edit NAME    change a template's settings\n"
+    "  templates promote N V  make version V the active version\n"
+    "  templates archive N V  archive a version (unarchive to undo)\n"
+    "\n"
+    "Other:\n"
+    "  version                print the version\n"
+    "\n"
+    "Every client command takes --url, --token and -o json; run `berth <command> --help`.\n";
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+};
+
+static int cmd_version(int argc, char **argv)
+{
+    printf("berth %s\n", BERTH_VERSION);
+    return 0;
+}
+
+static const struct command commands[] = {
+    {"server", server_main}, {"login", cmd_login},         {"logout", cmd_logout},
+    {"whoami", cmd_whoami},  {"templates", cmd_templates}, {"users", cmd_users},
+    {"tokens", cmd_tokens},  {"version", cmd_version},
+};
+
 int cli_main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "version") == 0) {
-        printf("berth %s\n", BERTH_VERSION);
-        return 0;
+    if (secure_init() < 0) {
+        fprintf(stderr, "berth: cannot initialize libsodium\n");
+        return 1;
     }
-    fprintf(stderr, "usage: berth <command> [args]\n");
+    json_object_seed(0);
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(argc, argv);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc, argv);
+    fprintf(stderr, "berth: unknown command \"%s\"\n\n%s", argv[1], usage);
     return 2;
 }

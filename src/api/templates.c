@@ -1,0 +1,205 @@
+/* templates.c - templates: create, list, get, patch, versions, promote. */
+#include "api/internal.h"
+#include "template/template.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void reply_template(struct http_request *req, int status, struct template_row *t)
+{
+    http_reply_json(req, status, render_template(t));
+    template_row_clear(t);
+}
+
+static void create(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct err e = ERR_INIT;
+    struct rbac_object obj = {RBAC_TEMPLATE, NULL, NULL};
+    if (rbac_authorize(&sub, RBAC_CREATE, &obj, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    json_t *body = api_body(req);
+    if (!body)
+        return;
+    struct template_create c;
+    memset(&c, 0, sizeof c);
+    struct template_row t;
+    if (jsonx_string(body, "name", JSONX_REQUIRED, 0, &c.name, &e) < 0 ||
+        jsonx_string(body, "display_name", JSONX_OPTIONAL, 0, &c.display_name, &e) < 0 ||
+        jsonx_string(body, "description", JSONX_OPTIONAL, 0, &c.description, &e) < 0 ||
+        jsonx_string(body, "icon", JSONX_OPTIONAL, 0, &c.icon, &e) < 0 ||
+        jsonx_string(body, "template_version_id", JSONX_REQUIRED, 0, &c.version_id, &e) < 0 ||
+        jsonx_bool(body, "require_active_version", JSONX_OPTIONAL, &c.require_active_version, NULL,
+                   &e) < 0 ||
+        jsonx_int(body, "default_ttl_ms", JSONX_OPTIONAL, &c.default_ttl_ms, NULL, &e) < 0 ||
+        template_create(api->st, &sub, &c, &t, &e) < 0) {
+        json_decref(body);
+        api_fail(req, &e);
+        return;
+    }
+    json_decref(body);
+    reply_template(req, 201, &t);
+}
+
+static void list(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct err e = ERR_INIT;
+    struct template_list l;
+    if (store_template_list(api->st, &l, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l.n; i++) {
+        struct rbac_object obj = {RBAC_TEMPLATE, l.items[i].id, NULL};
+        if (rbac_allowed(&sub, RBAC_READ, &obj))
+            json_array_append_new(arr, render_template(&l.items[i]));
+    }
+    template_list_free(&l);
+    http_reply_json(req, 200, arr);
+}
+
+static void get(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct err e = ERR_INIT;
+    struct template_row t;
+    if (template_get(api->st, &sub, http_request_param(req, "id"), &t, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    reply_template(req, 200, &t);
+}
+
+/* Reads an optional string field into a patch slot. */
+static int patch_str(json_t *body, const char *key, bool *has, const char **out, struct err *e)
+{
+    if (jsonx_string(body, key, JSONX_OPTIONAL, 0, out, e) < 0)
+        return -1;
+    *has = *out != NULL;
+    return 0;
+}
+
+static void patch(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct err e = ERR_INIT;
+    struct template_row t;
+    const char *id = http_request_param(req, "id");
+    if (template_get(api->st, &sub, id, &t, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    template_row_clear(&t);
+    json_t *body = api_body(req);
+    if (!body)
+        return;
+    struct template_patch p;
+    memset(&p, 0, sizeof p);
+    if (patch_str(body, "display_name", &p.has_display_name, &p.display_name, &e) < 0 ||
+        patch_str(body, "description", &p.has_description, &p.description, &e) < 0 ||
+        patch_str(body, "icon", &p.has_icon, &p.icon, &e) < 0 ||
+        patch_str(body, "deprecation_message", &p.has_deprecation_message, &p.deprecation_message,
+                  &e) < 0 ||
+        jsonx_bool(body, "require_active_version", JSONX_OPTIONAL, &p.require_active_version,
+                   &p.has_require_active_version, &e) < 0 ||
+        jsonx_int(body, "default_ttl_ms", JSONX_OPTIONAL, &p.default_ttl_ms, &p.has_default_ttl_ms,
+                  &e) < 0 ||
+        template_update(api->st, &sub, id, &p, &t, &e) < 0) {
+        json_decref(body);
+        api_fail(req, &e);
+        return;
+    }
+    json_decref(body);
+    reply_template(req, 200, &t);
+}
+
+static void versions(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct err e = ERR_INIT;
+    struct template_row t;
+    if (template_get(api->st, &sub, http_request_param(req, "id"), &t, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    struct version_list l;
+    if (store_version_list(api->st, t.id, &l, &e) < 0) {
+        template_row_clear(&t);
+        api_fail(req, &e);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l.n; i++) {
+        struct job job;
+        bool have = store_job_get(api->st, l.items[i].job_id, &job, NULL) == 0;
+        json_array_append_new(arr, render_version(&l.items[i], have ? &job : NULL));
+        if (have)
+            job_clear(&job);
+    }
+    version_list_free(&l);
+    template_row_clear(&t);
+    http_reply_json(req, 200, arr);
+}
+
+static void promote(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct err e = ERR_INIT;
+    const char *id = http_request_param(req, "id");
+    struct template_row t;
+    if (template_get(api->st, &sub, id, &t, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    template_row_clear(&t);
+    json_t *body = api_body(req);
+    if (!body)
+        return;
+    const char *version_id;
+    if (jsonx_string(body, "id", JSONX_REQUIRED, 64, &version_id, &e) < 0 ||
+        template_promote(api->st, api->ps, &sub, id, version_id, &e) < 0) {
+        json_decref(body);
+        api_fail(req, &e);
+        return;
+    }
+    json_decref(body);
+    if (template_get(api->st, &sub, id, &t, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    reply_template(req, 200, &t);
+}
+
+void api_templates_register(struct http_server *srv, struct api *api)
+{
+    http_server_route(srv, HTTP_POST, "/api/v2/templates", HTTP_ROUTE_INLINE, 0, create, api);
+    http_server_route(srv, HTTP_GET, "/api/v2/templates", HTTP_ROUTE_INLINE, 0, list, api);
+    http_server_route(srv, HTTP_GET, "/api/v2/templates/{id}", HTTP_ROUTE_INLINE, 0, get, api);
+    http_server_route(srv, HTTP_PATCH, "/api/v2/templates/{id}", HTTP_ROUTE_INLINE, 0, patch, api);
+    http_server_route(srv, HTTP_GET, "/api/v2/templates/{id}/versions", HTTP_ROUTE_INLINE, 0,
+                      versions, api);
+    http_server_route(srv, HTTP_PATCH, "/api/v2/templates/{id}/versions", HTTP_ROUTE_INLINE, 0,
+                      promote, api);
+}

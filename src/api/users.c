@@ -1,0 +1,235 @@
+/* users.c - the first user, login and logout, users, and API tokens. */
+#include "api/internal.h"
+#include "base/str.h"
+
+#include <string.h>
+
+static void first_user(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    json_t *body = api_body(req);
+    if (!body)
+        return;
+    const char *email, *username, *password;
+    struct err e = ERR_INIT;
+    if (jsonx_string(body, "email", JSONX_REQUIRED, 1024, &email, &e) < 0 ||
+        jsonx_string(body, "username", JSONX_REQUIRED, 1024, &username, &e) < 0 ||
+        jsonx_string(body, "password", JSONX_REQUIRED, 1024, &password, &e) < 0)
+        goto fail;
+    struct user u;
+    if (identity_create_first_user(api->id, email, username, password, &u, &e) < 0)
+        goto fail;
+    json_decref(body);
+    http_reply_json(req, 201, json_pack("{s:s}", "user_id", u.id));
+    return;
+fail:
+    json_decref(body);
+    api_fail(req, &e);
+}
+
+static void has_first_user(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    int64_t n;
+    struct err e = ERR_INIT;
+    if (store_user_count(api->st, &n, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    if (n == 0) {
+        err_set(&e, ERR_NOT_FOUND, "The initial user has not been created!");
+        api_fail(req, &e);
+        return;
+    }
+    http_reply_json(req, 200,
+                    json_pack("{s:s}", "message", "The initial user has already been created!"));
+}
+
+static void login(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    json_t *body = api_body(req);
+    if (!body)
+        return;
+    const char *email, *password;
+    struct err e = ERR_INIT;
+    char token[TOKEN_STR_LEN];
+    if (jsonx_string(body, "email", JSONX_REQUIRED, 1024, &email, &e) < 0 ||
+        jsonx_string(body, "password", JSONX_REQUIRED, 1024, &password, &e) < 0 ||
+        identity_login(api->id, email, password, http_request_peer(req), token, &e) < 0) {
+        json_decref(body);
+        api_fail(req, &e);
+        return;
+    }
+    json_decref(body);
+    http_reply_json(req, 201, json_pack("{s:s}", "session_token", token));
+}
+
+static void logout(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct err e = ERR_INIT;
+    if (identity_revoke_token(api->id, sub.api_key_id, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    http_reply_json(req, 200, json_pack("{s:s}", "message", "You've been logged out!"));
+}
+
+static void get_user(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct user u;
+    if (api_user_param(api, req, &sub, "user", &u) < 0)
+        return;
+    http_reply_json(req, 200, render_user(&u));
+}
+
+static void list_users(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct user_list l;
+    struct err e = ERR_INIT;
+    if (store_user_list(api->st, &l, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l.n; i++) {
+        struct rbac_object obj = {RBAC_USER, l.items[i].id, NULL};
+        if (rbac_allowed(&sub, RBAC_READ, &obj))
+            json_array_append_new(arr, render_user(&l.items[i]));
+    }
+    user_list_free(&l);
+    http_reply_json(
+        req, 200, json_pack("{s:o, s:I}", "users", arr, "count", (json_int_t)json_array_size(arr)));
+}
+
+static void create_user(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct err e = ERR_INIT;
+    json_t *body = NULL;
+    struct rbac_object obj = {RBAC_USER, NULL, NULL};
+    if (rbac_authorize(&sub, RBAC_CREATE, &obj, &e) < 0)
+        goto fail;
+    body = api_body(req);
+    if (!body)
+        return;
+    const char *email, *username, *password;
+    json_t *roles;
+    if (jsonx_string(body, "email", JSONX_REQUIRED, 1024, &email, &e) < 0 ||
+        jsonx_string(body, "username", JSONX_REQUIRED, 1024, &username, &e) < 0 ||
+        jsonx_string(body, "password", JSONX_REQUIRED, 1024, &password, &e) < 0 ||
+        jsonx_array(body, "roles", JSONX_OPTIONAL, 8, &roles, &e) < 0)
+        goto fail;
+    unsigned bits = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(roles, i, r)
+    {
+        unsigned b;
+        if (!json_is_string(r) || rbac_role_parse(json_string_value(r), &b) < 0) {
+            jsonx_invalid(&e, "roles",
+                          "each role must be one of \"owner\", \"template-admin\", \"member\"");
+            goto fail;
+        }
+        bits |= b;
+    }
+    struct user u;
+    if (identity_create_user(api->id, email, username, password, bits, &u, &e) < 0)
+        goto fail;
+    json_decref(body);
+    http_reply_json(req, 201, render_user(&u));
+    return;
+fail:
+    json_decref(body);
+    api_fail(req, &e);
+}
+
+static void create_token(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct user u;
+    if (api_user_param(api, req, &sub, "user", &u) < 0)
+        return;
+    struct err e = ERR_INIT;
+    json_t *body = NULL;
+    struct rbac_object obj = {RBAC_API_KEY, NULL, u.id};
+    if (rbac_authorize(&sub, RBAC_CREATE, &obj, &e) < 0)
+        goto fail;
+    body = api_body(req);
+    if (!body)
+        return;
+    const char *name;
+    int64_t lifetime = 0;
+    if (jsonx_string(body, "token_name", JSONX_OPTIONAL, NAME_MAX_LEN, &name, &e) < 0 ||
+        jsonx_int(body, "lifetime_seconds", JSONX_OPTIONAL, &lifetime, NULL, &e) < 0)
+        goto fail;
+    char token[TOKEN_STR_LEN];
+    if (identity_issue_token(api->id, u.id, LOGIN_TOKEN, name, lifetime, token, &e) < 0)
+        goto fail;
+    json_decref(body);
+    http_reply_json(req, 201, json_pack("{s:s}", "key", token));
+    return;
+fail:
+    json_decref(body);
+    api_fail(req, &e);
+}
+
+static void delete_key(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct subject sub;
+    if (api_auth(api, req, &sub) < 0)
+        return;
+    struct user u;
+    if (api_user_param(api, req, &sub, "user", &u) < 0)
+        return;
+    struct err e = ERR_INIT;
+    const char *key_id = http_request_param(req, "id");
+    struct api_key k;
+    struct rbac_object obj = {RBAC_API_KEY, key_id, u.id};
+    if (store_api_key_get(api->st, key_id, &k, NULL) < 0 || strcmp(k.user_id, u.id) != 0 ||
+        !rbac_allowed(&sub, RBAC_DELETE, &obj)) {
+        rbac_not_found(&e);
+        api_fail(req, &e);
+        return;
+    }
+    if (identity_revoke_token(api->id, k.id, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
+    http_reply(req, 204, NULL, NULL, 0);
+}
+
+void api_users_register(struct http_server *srv, struct api *api)
+{
+    http_server_route(srv, HTTP_GET, "/api/v2/users/first", HTTP_ROUTE_INLINE, 0, has_first_user,
+                      api);
+    http_server_route(srv, HTTP_POST, "/api/v2/users/first", HTTP_ROUTE_WORKER, 0, first_user, api);
+    http_server_route(srv, HTTP_POST, "/api/v2/users/login", HTTP_ROUTE_WORKER, 0, login, api);
+    http_server_route(srv, HTTP_POST, "/api/v2/users/logout", HTTP_ROUTE_INLINE, 0, logout, api);
+    http_server_route(srv, HTTP_GET, "/api/v2/users", HTTP_ROUTE_INLINE, 0, list_users, api);
+    http_server_route(srv, HTTP_POST, "/api/v2/users", HTTP_ROUTE_WORKER, 0, create_user, api);
+    http_server_route(srv, HTTP_GET, "/api/v2/users/{user}", HTTP_ROUTE_INLINE, 0, get_user, api);
+    http_server_route(srv, HTTP_POST, "/api/v2/users/{user}/keys/tokens", HTTP_ROUTE_INLINE, 0,
+                      create_token, api);
+    http_server_route(srv, HTTP_DELETE, "/api/v2/users/{user}/keys/{id}", HTTP_ROUTE_INLINE, 0,
+                      delete_key, api);
+}

@@ -1,0 +1,226 @@
+/* server.c - `berth server`: wires the modules together and runs until a signal. */
+#include "server/server.h"
+
+#include "api/api.h"
+#include "base/flags.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "http/http.h"
+#include "identity/identity.h"
+#include "provision/provision.h"
+#include "pubsub/pubsub.h"
+#include "server/internal.h"
+#include "store/store.h"
+#include "template/template.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *usage =
+    "usage: berth server [flags]\n"
+    "\n"
+    "Runs the berth control plane: the HTTP API, the provisioner and the store.\n"
+    "\n"
+    "flags:\n";
+
+int server_config_parse(struct server_config *cfg, int argc, char **argv, struct err *e)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->provisioners = 3;
+    cfg->http_loops = 1;
+    cfg->http_workers = 16;
+    bool help = false;
+    const struct flag flags[] = {
+        {"listen", 0, FLAG_STRING, &cfg->listen, "BERTH_LISTEN", "HOST:PORT",
+         "address to listen on (default 127.0.0.1:7080; port 0 picks one)"},
+        {"access-url", 0, FLAG_STRING, &cfg->access_url, "BERTH_ACCESS_URL", "URL",
+         "how users and agents reach this server (default http://<listen address>)"},
+        {"data-dir", 0, FLAG_STRING, &cfg->data_dir, "BERTH_DATA_DIR", "DIR",
+         "where berth keeps its database and workspaces (default $XDG_DATA_HOME/berth)"},
+        {"postgres-url", 0, FLAG_STRING, &cfg->postgres_url, "BERTH_POSTGRES_URL", "URL",
+         "PostgreSQL database (not supported yet)"},
+        {"dev", 0, FLAG_BOOL, &cfg->dev, "BERTH_DEV", NULL,
+         "on an empty data dir, create an owner and print its credentials and a token"},
+        {"provisioners", 0, FLAG_INT, &cfg->provisioners, "BERTH_PROVISIONERS", "N",
+         "provisioner runner threads (default 3)"},
+        {"http-loops", 0, FLAG_INT, &cfg->http_loops, "BERTH_HTTP_LOOPS", "N",
+         "HTTP event-loop threads (default 1)"},
+        {"http-workers", 0, FLAG_INT, &cfg->http_workers, "BERTH_HTTP_WORKERS", "N",
+         "threads kept for handlers that may block (default 16; grows on demand)"},
+        {"log-level", 0, FLAG_STRING, &cfg->log_level, "BERTH_LOG_LEVEL", "LEVEL",
+         "debug, info, warn or error (default info)"},
+        {"log-format", 0, FLAG_STRING, &cfg->log_format, "BERTH_LOG_FORMAT", "FORMAT",
+         "text or json (default text)"},
+        {"help", 'h', FLAG_BOOL, &help, NULL, NULL, "show this help"},
+    };
+    size_t nflags = sizeof flags / sizeof flags[0];
+    char **pos;
+    int npos, ndash;
+    if (flags_parse(flags, nflags, argc, argv, 2, &pos, &npos, &ndash, e) < 0)
+        return -1;
+    free(pos);
+    if (help) {
+        fputs(usage, stdout);
+        flags_usage(stdout, flags, nflags);
+        return 1;
+    }
+    if (npos > 0)
+        return err_set(e, ERR_BAD_REQUEST, "berth server takes no arguments");
+    if (!cfg->listen)
+        cfg->listen = xstrdup("127.0.0.1:7080");
+    if (cfg->provisioners < 1 || cfg->provisioners > 64)
+        return err_set(e, ERR_BAD_REQUEST, "--provisioners must be between 1 and 64");
+    if (cfg->http_loops < 1 || cfg->http_loops > 64)
+        return err_set(e, ERR_BAD_REQUEST, "--http-loops must be between 1 and 64");
+    if (cfg->http_workers < 1 || cfg->http_workers > 1024)
+        return err_set(e, ERR_BAD_REQUEST, "--http-workers must be between 1 and 1024");
+    if (!cfg->data_dir) {
+        const char *xdg = getenv("XDG_DATA_HOME");
+        const char *home = getenv("HOME");
+        if (xdg && *xdg)
+            cfg->data_dir = str_printf("%s/berth", xdg);
+        else if (home && *home)
+            cfg->data_dir = str_printf("%s/.local/share/berth", home);
+        else
+            return err_set(e, ERR_BAD_REQUEST, "no data dir: set --data-dir or $HOME");
+    }
+    enum log_level lvl = LOG_INFO;
+    if (cfg->log_level && log_level_parse(cfg->log_level, &lvl) < 0)
+        return err_set(e, ERR_BAD_REQUEST, "--log-level must be debug, info, warn or error");
+    if (cfg->log_format && strcmp(cfg->log_format, "text") != 0 &&
+        strcmp(cfg->log_format, "json") != 0)
+        return err_set(e, ERR_BAD_REQUEST, "--log-format must be text or json");
+    log_configure(lvl, cfg->log_format && strcmp(cfg->log_format, "json") == 0);
+    return 0;
+}
+
+void server_config_free(struct server_config *cfg)
+{
+    free(cfg->listen);
+    free(cfg->access_url);
+    free(cfg->data_dir);
+    free(cfg->postgres_url);
+    free(cfg->log_level);
+    free(cfg->log_format);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+int server_run(struct server_config *cfg)
+{
+    struct err e = ERR_INIT;
+    int status = 1;
+    struct server_dirs dirs;
+    memset(&dirs, 0, sizeof dirs);
+    struct store *st = NULL;
+    struct pubsub *ps = NULL;
+    struct identity *id = NULL;
+    struct provisioner *prov = NULL;
+    struct http_server *http = NULL;
+    char *access_url = NULL;
+
+    if (cfg->postgres_url) {
+        fprintf(stderr, "berth: --postgres-url: PostgreSQL is not supported yet; omit it to use "
+                        "the embedded SQLite store\n");
+        return 2;
+    }
+    /* Signals are taken synchronously by the main thread; every other thread blocks them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (server_dirs_open(cfg->data_dir, &dirs, &e) < 0)
+        goto out;
+    char *db = str_printf("sqlite:%s/berth.db", dirs.data_dir);
+    st = store_open(db, &e);
+    free(db);
+    if (!st)
+        goto out;
+    ps = pubsub_new();
+    id = identity_new(st, NULL);
+
+    struct http_config hc = {
+        .listen = cfg->listen, .loops = cfg->http_loops, .workers = cfg->http_workers};
+    http = http_server_new(&hc, &e);
+    if (!http)
+        goto out;
+    struct api api = {.st = st, .ps = ps, .id = id, .version = BERTH_VERSION};
+    api_register(http, &api);
+    if (http_server_start(http, &e) < 0)
+        goto out;
+    access_url = cfg->access_url ? xstrdup(cfg->access_url)
+                                 : str_printf("http://%s", http_server_addr(http));
+    api.access_url = access_url;
+
+    struct provisioner_config pc = {.runners = cfg->provisioners, .worker_id = dirs.replica_id};
+    pc.handlers[JOB_TEMPLATE_VERSION_IMPORT].run = template_import_run;
+    prov = provisioner_start(st, ps, &pc, &e);
+    if (!prov)
+        goto out;
+
+    if (cfg->dev && server_dev_bootstrap(st, id, access_url, &e) < 0)
+        goto out;
+    log_info("server", "listening on http://%s (access URL %s, data dir %s)",
+             http_server_addr(http), access_url, dirs.data_dir);
+    if (server_write_url(&dirs, access_url, http_server_addr(http), &e) < 0)
+        goto out;
+    printf("berth: listening on http://%s\n", http_server_addr(http));
+    fflush(stdout);
+
+    int sig = wait_for_signal();
+    log_info("server", "received %s; shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    status = 0;
+out:
+    if (e.message) {
+        fprintf(stderr, "berth: %s\n", e.message);
+        if (e.detail)
+            fprintf(stderr, "  %s\n", e.detail);
+    }
+    err_clear(&e);
+    if (http)
+        http_server_stop(http);
+    provisioner_stop(prov);
+    http_server_free(http);
+    identity_free(id);
+    pubsub_free(ps);
+    store_close(st);
+    server_dirs_close(&dirs);
+    free(access_url);
+    return status;
+}
+
+int server_main(int argc, char **argv)
+{
+    struct server_config cfg;
+    struct err e = ERR_INIT;
+    int r = server_config_parse(&cfg, argc, argv, &e);
+    if (r != 0) {
+        if (r < 0) {
+            fprintf(stderr, "berth server: %s\n", err_msg(&e));
+            err_clear(&e);
+        }
+        server_config_free(&cfg);
+        return r < 0 ? 2 : 0;
+    }
+    int status = server_run(&cfg);
+    server_config_free(&cfg);
+    return status;
+}

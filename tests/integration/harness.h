@@ -1,0 +1,93 @@
+/* harness.h - integration test helpers: run the real `berth server` on 127.0.0.1:0 with a
+ * temporary data dir, talk to it over HTTP (libcurl), run CLI commands, build template
+ * directories and archives.
+ *
+ * The binary comes from $BERTH_BIN (set by CTest). Everything here aborts the test (cmocka
+ * fail) on an unexpected failure of the harness itself.
+ */
+#ifndef BERTH_TESTS_HARNESS_H
+#define BERTH_TESTS_HARNESS_H
+
+#include "testing.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct server {
+    pid_t pid;
+    char dir[256];      /* temporary root: data/, config/, scratch */
+    char data_dir[300]; /* <dir>/data */
+    char url[128];      /* http://127.0.0.1:PORT */
+    char owner_token[64];
+    char owner_id[40];
+};
+
+/* Starts a server with a fresh temporary directory (extra args may be NULL-terminated list or
+ * NULL). */
+void server_start(struct server *s, const char *const *extra_args);
+/* Starts the server again on the same data dir (after stop or kill). */
+void server_restart(struct server *s, const char *const *extra_args);
+/* SIGTERM, then asserts a clean exit (status 0: under ASan, no leaks). */
+void server_stop(struct server *s);
+/* SIGKILL without cleanup (a crash). */
+void server_kill(struct server *s);
+/* Stops (if running) and removes the temporary directory. */
+void server_destroy(struct server *s);
+/* Creates the first user (an owner) and logs in: fills owner_token and owner_id. */
+void server_bootstrap_owner(struct server *s);
+/* Creates a user with roles (NULL-terminated; NULL = member) and returns a session token in
+ * token (64 bytes). */
+void server_create_user(struct server *s, const char *username, const char *const *roles,
+                        char *token);
+
+struct resp {
+    long status;
+    char *body;
+    size_t len;
+    json_t *json; /* parsed body or NULL */
+};
+
+/* A request with an optional JSON (or raw) body and token. Returns the status. */
+long http_req(struct server *s, const char *method, const char *path, const char *token,
+              const char *json_body, struct resp *out);
+long http_raw(struct server *s, const char *method, const char *path, const char *token,
+              const void *body, size_t len, const char *content_type, struct resp *out);
+/* Like http_raw with extra header lines ("Name: value", NULL-terminated). */
+long http_full(struct server *s, const char *method, const char *path, const char *token,
+               const char *const *headers, const void *body, size_t len, const char *content_type,
+               struct resp *out);
+void resp_free(struct resp *r);
+/* The response's "message" (or ""). */
+const char *resp_message(const struct resp *r);
+/* printf into a static-per-call heap string the test frees. */
+char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads a whole SSE stream at path (until the server ends it or timeout_ms passes), returning
+ * the data lines of "data" events as a JSON array of parsed values. */
+json_t *sse_collect(struct server *s, const char *path, const char *token, long timeout_ms);
+
+/* Runs `berth <args...>` (NULL-terminated) against the server with the given token (may be
+ * NULL) and an isolated config dir; captures stdout and stderr (caller frees). Returns the
+ * exit status. stdin_text may be NULL. */
+int run_cli(struct server *s, const char *token, const char *stdin_text, const char *const *args,
+            char **out, char **err);
+
+/* Writes files (pairs of path, content; NULL-terminated) under a new temp dir; returns its path
+ * (heap). An entry whose content starts with "#!" is made executable. */
+char *make_dir(struct server *s, const char *const *files);
+/* Packs a directory with berth's deterministic tar writer (heap, *len). */
+void *pack_dir(const char *dir, size_t *len);
+/* Uploads an archive and creates a version; waits for the import job to end and returns the
+ * version JSON (new reference). template_id may be NULL. */
+json_t *push_version(struct server *s, const char *token, const char *dir, const char *template_id);
+/* Polls GET /templateversions/{id} until its job is no longer pending or running. */
+json_t *wait_version(struct server *s, const char *token, const char *version_id);
+/* Removes a directory tree. */
+void rmrf(const char *path);
+
+/* A minimal valid berth.yaml plus an executable provision program, for make_dir. */
+extern const char *const MINIMAL_TEMPLATE[];
+
+#endif
