@@ -96,7 +96,8 @@ static int push(struct client *c, const struct cli_globals *g, const char *name,
         json_object_set_new(body, "message", json_string(message));
     if (client_json(c, "POST", "/api/v2/templateversions", body, &v, NULL, &e) < 0)
         goto fail;
-    const char *vid = jsonx_get_str(v, "id", "");
+    char vid[64];
+    str_copy(vid, sizeof vid, jsonx_get_str(v, "id", ""));
     path = str_printf("/api/v2/templateversions/%s/logs?follow", vid);
     if (client_sse(c, path, print_log, NULL, &e) < 0)
         goto fail;

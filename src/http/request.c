@@ -79,6 +79,32 @@ static void kv_free(struct http_kv *arr, size_t n)
     free(arr);
 }
 
+/* Splits "a=1&b&c=x%20y" into decoded pairs; a key without '=' has the value "". */
+static void parse_query(struct http_request *r, const char *query)
+{
+    const char *p = query;
+    while (*p && r->nquery < 64) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len) {
+            char *pair = xstrndup(p, len);
+            char *eq = strchr(pair, '=');
+            if (eq)
+                *eq = '\0';
+            char *k = evhttp_uridecode(pair, 1, NULL);
+            char *v = evhttp_uridecode(eq ? eq + 1 : "", 1, NULL);
+            if (k && *k)
+                kv_add(&r->query, &r->nquery, k, v ? v : "");
+            free(k);
+            free(v);
+            free(pair);
+        }
+        if (!amp)
+            break;
+        p = amp + 1;
+    }
+}
+
 struct http_request *http_request_new(struct http_loop *loop, struct evhttp_request *ev)
 {
     struct http_request *r = xcalloc(1, sizeof *r);
@@ -91,16 +117,8 @@ struct http_request *http_request_new(struct http_loop *loop, struct evhttp_requ
     r->path = xstrdup(decoded ? decoded : "/");
     free(decoded);
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (query && *query) {
-        struct evkeyvalq q;
-        TAILQ_INIT(&q);
-        if (evhttp_parse_query_str(query, &q) == 0) {
-            struct evkeyval *kv;
-            for (kv = TAILQ_FIRST(&q); kv; kv = TAILQ_NEXT(kv, next))
-                kv_add(&r->query, &r->nquery, kv->key, kv->value);
-        }
-        evhttp_clear_headers(&q);
-    }
+    if (query && *query)
+        parse_query(r, query);
     struct evkeyvalq *hdrs = evhttp_request_get_input_headers(ev);
     struct evkeyval *h;
     for (h = TAILQ_FIRST(hdrs); h; h = TAILQ_NEXT(h, next))

@@ -81,7 +81,9 @@ int rbac_authorize(const struct subject *s, enum rbac_action a, const struct rba
 {
     if (rbac_allowed(s, a, o))
         return 0;
-    if (a != RBAC_READ && rbac_allowed(s, RBAC_READ, o))
+    /* Creating hides nothing (the thing does not exist yet); otherwise 403 only for what the
+     * subject may see. */
+    if (a == RBAC_CREATE || (a != RBAC_READ && rbac_allowed(s, RBAC_READ, o)))
         return err_set(e, ERR_FORBIDDEN, "Forbidden.");
     return rbac_not_found(e);
 }

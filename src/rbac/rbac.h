@@ -10,7 +10,8 @@
  * A workspace agent acts only on its own workspace.
  *
  * Denial hides existence: when the subject may not even read the object the answer is 404
- * ("Resource not found or you do not have access to this resource"), otherwise 403.
+ * ("Resource not found or you do not have access to this resource"), otherwise 403. Creating
+ * is always a 403 when denied: nothing exists yet to hide.
  * Pure functions; thread-safe.
  */
 #ifndef BERTH_RBAC_RBAC_H

@@ -193,12 +193,12 @@ static void test_users_and_roles(void **state)
     const char *roles[] = {"template-admin", NULL};
     server_create_user(s, "tad", roles, admin);
     struct resp r;
-    /* Members cannot create users (they cannot even see other users: 404 for them). */
+    /* Members cannot create users; they cannot see other users either (404). */
     assert_int_equal(http_req(s, "POST", "/api/v2/users", member,
                               "{\"email\":\"z@example.com\",\"username\":\"zed\","
                               "\"password\":\"zed-password\"}",
                               &r),
-                     404);
+                     403);
     resp_free(&r);
     assert_int_equal(http_req(s, "GET", "/api/v2/users/owner", member, NULL, &r), 404);
     assert_string_equal(resp_message(&r),
