@@ -1,4 +1,5 @@
 /* templates.c - templates: create, list, get, patch, versions, promote. */
+#include "api/decode.h"
 #include "api/internal.h"
 #include "template/template.h"
 
@@ -83,15 +84,6 @@ static void get(struct http_request *req, void *arg)
     reply_template(req, 200, &t);
 }
 
-/* Reads an optional string field into a patch slot. */
-static int patch_str(json_t *body, const char *key, bool *has, const char **out, struct err *e)
-{
-    if (jsonx_string(body, key, JSONX_OPTIONAL, 0, out, e) < 0)
-        return -1;
-    *has = *out != NULL;
-    return 0;
-}
-
 static void patch(struct http_request *req, void *arg)
 {
     struct api *api = arg;
@@ -110,16 +102,7 @@ static void patch(struct http_request *req, void *arg)
     if (!body)
         return;
     struct template_patch p;
-    memset(&p, 0, sizeof p);
-    if (patch_str(body, "display_name", &p.has_display_name, &p.display_name, &e) < 0 ||
-        patch_str(body, "description", &p.has_description, &p.description, &e) < 0 ||
-        patch_str(body, "icon", &p.has_icon, &p.icon, &e) < 0 ||
-        patch_str(body, "deprecation_message", &p.has_deprecation_message, &p.deprecation_message,
-                  &e) < 0 ||
-        jsonx_bool(body, "require_active_version", JSONX_OPTIONAL, &p.require_active_version,
-                   &p.has_require_active_version, &e) < 0 ||
-        jsonx_int(body, "default_ttl_ms", JSONX_OPTIONAL, &p.default_ttl_ms, &p.has_default_ttl_ms,
-                  &e) < 0 ||
+    if (api_decode_template_patch(body, &p, &e) < 0 ||
         template_update(api->st, &sub, id, &p, &t, &e) < 0) {
         json_decref(body);
         api_fail(req, &e);
@@ -178,7 +161,7 @@ static void promote(struct http_request *req, void *arg)
     if (!body)
         return;
     const char *version_id;
-    if (jsonx_string(body, "id", JSONX_REQUIRED, 64, &version_id, &e) < 0 ||
+    if (api_decode_promote(body, &version_id, &e) < 0 ||
         template_promote(api->st, api->ps, &sub, id, version_id, &e) < 0) {
         json_decref(body);
         api_fail(req, &e);

@@ -1,4 +1,5 @@
 /* users.c - the first user, login and logout, users, and API tokens. */
+#include "api/decode.h"
 #include "api/internal.h"
 #include "base/str.h"
 
@@ -10,14 +11,11 @@ static void first_user(struct http_request *req, void *arg)
     json_t *body = api_body(req);
     if (!body)
         return;
-    const char *email, *username, *password;
+    struct user_create_req in;
     struct err e = ERR_INIT;
-    if (jsonx_string(body, "email", JSONX_REQUIRED, 1024, &email, &e) < 0 ||
-        jsonx_string(body, "username", JSONX_REQUIRED, 1024, &username, &e) < 0 ||
-        jsonx_string(body, "password", JSONX_REQUIRED, 1024, &password, &e) < 0)
-        goto fail;
     struct user u;
-    if (identity_create_first_user(api->id, email, username, password, &u, &e) < 0)
+    if (api_decode_first_user(body, &in, &e) < 0 ||
+        identity_create_first_user(api->id, in.email, in.username, in.password, &u, &e) < 0)
         goto fail;
     json_decref(body);
     http_reply_json(req, 201, json_pack("{s:s}", "user_id", u.id));
@@ -51,12 +49,11 @@ static void login(struct http_request *req, void *arg)
     json_t *body = api_body(req);
     if (!body)
         return;
-    const char *email, *password;
+    struct login_req in;
     struct err e = ERR_INIT;
     char token[TOKEN_STR_LEN];
-    if (jsonx_string(body, "email", JSONX_REQUIRED, 1024, &email, &e) < 0 ||
-        jsonx_string(body, "password", JSONX_REQUIRED, 1024, &password, &e) < 0 ||
-        identity_login(api->id, email, password, http_request_peer(req), token, &e) < 0) {
+    if (api_decode_login(body, &in, &e) < 0 ||
+        identity_login(api->id, in.email, in.password, http_request_peer(req), token, &e) < 0) {
         json_decref(body);
         api_fail(req, &e);
         return;
@@ -128,28 +125,10 @@ static void create_user(struct http_request *req, void *arg)
     body = api_body(req);
     if (!body)
         return;
-    const char *email, *username, *password;
-    json_t *roles;
-    if (jsonx_string(body, "email", JSONX_REQUIRED, 1024, &email, &e) < 0 ||
-        jsonx_string(body, "username", JSONX_REQUIRED, 1024, &username, &e) < 0 ||
-        jsonx_string(body, "password", JSONX_REQUIRED, 1024, &password, &e) < 0 ||
-        jsonx_array(body, "roles", JSONX_OPTIONAL, 8, &roles, &e) < 0)
-        goto fail;
-    unsigned bits = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(roles, i, r)
-    {
-        unsigned b;
-        if (!json_is_string(r) || rbac_role_parse(json_string_value(r), &b) < 0) {
-            jsonx_invalid(&e, "roles",
-                          "each role must be one of \"owner\", \"template-admin\", \"member\"");
-            goto fail;
-        }
-        bits |= b;
-    }
+    struct user_create_req in;
     struct user u;
-    if (identity_create_user(api->id, email, username, password, bits, &u, &e) < 0)
+    if (api_decode_user_create(body, &in, &e) < 0 ||
+        identity_create_user(api->id, in.email, in.username, in.password, in.roles, &u, &e) < 0)
         goto fail;
     json_decref(body);
     http_reply_json(req, 201, render_user(&u));
@@ -176,13 +155,11 @@ static void create_token(struct http_request *req, void *arg)
     body = api_body(req);
     if (!body)
         return;
-    const char *name;
-    int64_t lifetime = 0;
-    if (jsonx_string(body, "token_name", JSONX_OPTIONAL, NAME_MAX_LEN, &name, &e) < 0 ||
-        jsonx_int(body, "lifetime_seconds", JSONX_OPTIONAL, &lifetime, NULL, &e) < 0)
-        goto fail;
+    struct token_req in;
     char token[TOKEN_STR_LEN];
-    if (identity_issue_token(api->id, u.id, LOGIN_TOKEN, name, lifetime, token, &e) < 0)
+    if (api_decode_token(body, &in, &e) < 0 ||
+        identity_issue_token(api->id, u.id, LOGIN_TOKEN, in.name, in.lifetime_seconds, token, &e) <
+            0)
         goto fail;
     json_decref(body);
     http_reply_json(req, 201, json_pack("{s:s}", "key", token));

@@ -1,4 +1,5 @@
 /* versions.c - template versions: create (import), get, parameters, logs, archive. */
+#include "api/decode.h"
 #include "api/internal.h"
 #include "template/template.h"
 
@@ -32,12 +33,8 @@ static void create(struct http_request *req, void *arg)
     if (!body)
         return;
     struct template_version_create c;
-    memset(&c, 0, sizeof c);
     struct template_version v;
-    if (jsonx_string(body, "file_id", JSONX_REQUIRED, 128, &c.file_id, &e) < 0 ||
-        jsonx_string(body, "template_id", JSONX_OPTIONAL, 64, &c.template_id, &e) < 0 ||
-        jsonx_string(body, "name", JSONX_OPTIONAL, 0, &c.name, &e) < 0 ||
-        jsonx_string(body, "message", JSONX_OPTIONAL, 0, &c.message, &e) < 0 ||
+    if (api_decode_version_create(body, &c, &e) < 0 ||
         template_version_create(api->st, api->ps, &sub, &c, &v, &e) < 0) {
         json_decref(body);
         api_fail(req, &e);

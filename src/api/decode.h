@@ -1,0 +1,42 @@
+/* decode.h - typed decoding of JSON request bodies, field by field, each mistake reported as
+ * ERR_BAD_REQUEST "Validation failed." with a validation naming the field.
+ *
+ * Decoded strings are borrowed from the body (keep the body alive while using them). Pure
+ * functions; thread-safe. These are the parsers the JSON fuzz target drives.
+ */
+#ifndef BERTH_API_DECODE_H
+#define BERTH_API_DECODE_H
+
+#include "base/err.h"
+#include "template/template.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct user_create_req {
+    const char *email, *username, *password;
+    unsigned roles; /* enum role bits */
+};
+
+struct login_req {
+    const char *email, *password;
+};
+
+struct token_req {
+    const char *name;
+    int64_t lifetime_seconds;
+};
+
+int api_decode_user_create(const json_t *body, struct user_create_req *out, struct err *e);
+int api_decode_first_user(const json_t *body, struct user_create_req *out, struct err *e);
+int api_decode_login(const json_t *body, struct login_req *out, struct err *e);
+int api_decode_token(const json_t *body, struct token_req *out, struct err *e);
+int api_decode_template_create(const json_t *body, struct template_create *out, struct err *e);
+int api_decode_template_patch(const json_t *body, struct template_patch *out, struct err *e);
+int api_decode_version_create(const json_t *body, struct template_version_create *out,
+                              struct err *e);
+/* {"id": "..."} of PATCH /templates/{id}/versions. */
+int api_decode_promote(const json_t *body, const char **version_id, struct err *e);
+
+#endif

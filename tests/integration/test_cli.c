@@ -1,0 +1,200 @@
+/* Integration: the CLI as a new user drives it: login, templates push/list/versions/promote/edit,
+ * -o json, and failures that exit non-zero with the server's message. */
+#include "harness.h"
+
+#include "base/json.h"
+#include "base/str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int setup(void **state)
+{
+    struct server *s = calloc(1, sizeof *s);
+    server_start(s, NULL);
+    server_bootstrap_owner(s);
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    server_destroy(*state);
+    free(*state);
+    return 0;
+}
+
+static const char *const TEMPLATE_V1[] = {
+    "berth.yaml",
+    "display_name: Project box\n"
+    "provision: ./provision\n"
+    "parameters:\n"
+    "  - name: project\n"
+    "    type: string\n"
+    "    default: berth\n"
+    "  - name: size\n"
+    "    type: string\n"
+    "    default: small\n"
+    "    options:\n"
+    "      - {name: Small, value: small}\n"
+    "      - {name: Large, value: large}\n",
+    "provision",
+    "#!/bin/sh\necho \"provision $1\"\n",
+    NULL,
+};
+
+/* Asserts `berth args...` exits with want and returns stdout (caller frees); stderr checked to
+ * contain err_needle when given. */
+static char *cli(struct server *s, const char *token, int want, const char *err_needle,
+                 const char *const *args)
+{
+    char *out, *err;
+    int st = run_cli(s, token, NULL, args, &out, &err);
+    if (st != want)
+        fail_msg("berth %s: exit %d (want %d)\nstdout: %s\nstderr: %s", args[0], st, want, out,
+                 err);
+    if (err_needle && !strstr(err, err_needle))
+        fail_msg("berth %s: stderr lacks \"%s\": %s", args[0], err_needle, err);
+    free(err);
+    return out;
+}
+
+static void test_login_push_promote_edit(void **state)
+{
+    struct server *s = *state;
+    /* Log in with e-mail and password; the token lands in the config file. */
+    const char *login[] = {
+        "login", s->url, "--email", "owner@example.com", "--password", "owner-password-1", NULL};
+    char *out = cli(s, NULL, 0, NULL, login);
+    assert_non_null(strstr(out, "Logged in to"));
+    assert_non_null(strstr(out, "as owner"));
+    free(out);
+    const char *whoami[] = {"whoami", NULL};
+    out = cli(s, NULL, 0, NULL, whoami);
+    assert_non_null(strstr(out, "owner <owner@example.com>"));
+    free(out);
+
+    /* push creates the template with v1 active. */
+    char *dir = make_dir(s, TEMPLATE_V1);
+    const char *push[] = {"templates", "push", "box", "-d", dir, NULL};
+    out = cli(s, NULL, 0, NULL, push);
+    assert_non_null(strstr(out, "Created template box with version v1 (active)."));
+    free(out);
+    const char *list_json[] = {"templates", "list", "-o", "json", NULL};
+    out = cli(s, NULL, 0, NULL, list_json);
+    json_error_t je;
+    json_t *arr = json_loads(out, 0, &je);
+    assert_non_null(arr);
+    assert_int_equal(json_array_size(arr), 1);
+    assert_string_equal(jsonx_get_str(json_array_get(arr, 0), "name", ""), "box");
+    assert_string_equal(jsonx_get_str(json_array_get(arr, 0), "display_name", ""), "Project box");
+    json_decref(arr);
+    free(out);
+
+    /* A second push (flags after the positional) is not active until promoted. */
+    const char *push2[] = {"templates", "push",      "box",    "--directory",
+                           dir,         "--message", "second", NULL};
+    out = cli(s, NULL, 0, NULL, push2);
+    assert_non_null(strstr(out, "Pushed version v2 of box (not active"));
+    free(out);
+    const char *versions[] = {"templates", "versions", "box", NULL};
+    out = cli(s, NULL, 0, NULL, versions);
+    assert_non_null(strstr(out, "v1"));
+    assert_non_null(strstr(out, "v2"));
+    assert_non_null(strstr(out, "succeeded"));
+    free(out);
+    const char *promote[] = {"templates", "promote", "box", "v2", NULL};
+    out = cli(s, NULL, 0, NULL, promote);
+    assert_non_null(strstr(out, "Version v2 of box is now the active version."));
+    free(out);
+    const char *edit[] = {"templates", "edit", "box", "--require-active-version=true", NULL};
+    out = cli(s, NULL, 0, NULL, edit);
+    assert_non_null(strstr(out, "require active version: yes"));
+    free(out);
+    out = cli(s, NULL, 0, NULL, list_json);
+    arr = json_loads(out, 0, &je);
+    assert_true(json_is_true(json_object_get(json_array_get(arr, 0), "require_active_version")));
+    json_decref(arr);
+    free(out);
+    const char *versions_json[] = {"templates", "versions", "box", "-o", "json", NULL};
+    out = cli(s, NULL, 0, NULL, versions_json);
+    arr = json_loads(out, 0, &je);
+    assert_int_equal(json_array_size(arr), 2);
+    assert_string_equal(jsonx_get_str(json_array_get(arr, 1), "message", ""), "second");
+    json_decref(arr);
+    free(out);
+
+    /* A member cannot do the admin steps; the server's message comes through. */
+    const char *mk[] = {"users",           "create",         "--email",
+                        "mia@example.com", "--username",     "mia",
+                        "--password",      "mia-password-1", NULL};
+    out = cli(s, NULL, 0, NULL, mk);
+    free(out);
+    const char *mlogin[] = {"login",      s->url,           "--email", "mia@example.com",
+                            "--password", "mia-password-1", NULL};
+    out = cli(s, NULL, 0, NULL, mlogin);
+    free(out);
+    out = cli(s, NULL, 1, "berth: Forbidden.", push);
+    free(out);
+    out = cli(s, NULL, 1, "berth: Forbidden.", promote);
+    free(out);
+    const char *unedit[] = {"templates", "edit", "box", "--require-active-version=false", NULL};
+    out = cli(s, NULL, 1, "berth: Forbidden.", unedit);
+    free(out);
+    /* Reading still works for the member. */
+    out = cli(s, NULL, 0, NULL, versions);
+    free(out);
+    free(dir);
+}
+
+static void test_failures_exit_nonzero_with_the_message(void **state)
+{
+    struct server *s = *state;
+    const char *bad_login[] = {"login",      s->url,           "--email", "owner@example.com",
+                               "--password", "nope-nope-nope", NULL};
+    char *out = cli(s, NULL, 1, "berth: Incorrect email or password.", bad_login);
+    free(out);
+    /* Not logged in. */
+    const char *list[] = {"templates", "list", NULL};
+    char *o, *e;
+    int st = run_cli(s, NULL, NULL, list, &o, &e);
+    assert_int_not_equal(st, 0);
+    free(o);
+    free(e);
+    /* A token on stdin logs in. */
+    char *tok = fmt("%s\n", s->owner_token);
+    const char *tlogin[] = {"login", s->url, NULL};
+    st = run_cli(s, NULL, tok, tlogin, &o, &e);
+    assert_int_equal(st, 0);
+    free(o);
+    free(e);
+    free(tok);
+    /* A manifest mistake fails the push, naming the field. */
+    const char *files[] = {"berth.yaml",
+                           "provision: ./provision\nparameters:\n  - {name: X, type: string}\n",
+                           "provision", "#!/bin/sh\n", NULL};
+    char *dir = make_dir(s, files);
+    const char *push[] = {"templates", "push", "bad", "-d", dir, NULL};
+    out = cli(s, NULL, 1, "parameters[0]", push);
+    free(out);
+    free(dir);
+    const char *promote[] = {"templates", "promote", "ghost", "v1", NULL};
+    out = cli(s, NULL, 1, "berth: template \"ghost\" not found", promote);
+    free(out);
+    const char *unknown[] = {"frobnicate", NULL};
+    out = cli(s, NULL, 2, "unknown command", unknown);
+    free(out);
+    const char *badflag[] = {"templates", "list", "--bogus", NULL};
+    out = cli(s, NULL, 2, "unknown flag --bogus", badflag);
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_login_push_promote_edit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failures_exit_nonzero_with_the_message, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
