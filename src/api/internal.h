@@ -4,6 +4,7 @@
 
 #include "api/api.h"
 #include "base/json.h"
+#include "base/jw.h"
 #include "rbac/rbac.h"
 
 #include <jansson.h>
@@ -20,13 +21,13 @@ void api_fail(struct http_request *req, struct err *e);
 int api_user_param(struct api *api, struct http_request *req, const struct subject *sub,
                    const char *param, struct user *out);
 
-/* Rendering (new references). */
-json_t *render_user(const struct user *u);
-json_t *render_job(const struct job *j);
-json_t *render_template(const struct template_row *t);
-json_t *render_version(const struct template_version *v, const struct job *job);
-json_t *render_version_param(const struct version_param *p);
-json_t *render_job_log(const struct job_log *l);
+/* Rendering: each writes one JSON value. */
+void render_user(struct jw *w, const struct user *u);
+void render_job(struct jw *w, const struct job *j);
+void render_template(struct jw *w, const struct template_row *t);
+void render_version(struct jw *w, const struct template_version *v, const struct job *job);
+void render_version_param(struct jw *w, const struct version_param *p);
+void render_job_log(struct jw *w, const struct job_log *l);
 
 /* Streams a job's logs after the `after` cursor as SSE until the job ends (log-follow). The
  * caller has checked access to the job. Replies itself. */

@@ -24,11 +24,14 @@ void api_list_job_logs(struct api *api, struct http_request *req, const char *jo
         api_fail(req, &e);
         return;
     }
-    json_t *arr = json_array();
+    struct jw w;
+    jw_init(&w);
+    jw_array(&w);
     for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(arr, render_job_log(&l.items[i]));
+        render_job_log(&w, &l.items[i]);
+    jw_array_end(&w);
     job_log_list_free(&l);
-    http_reply_json(req, 200, arr);
+    http_reply_jw(req, 200, &w);
 }
 
 struct follower {
@@ -67,11 +70,13 @@ static void follower_pump(void *arg)
             break;
         }
         for (size_t i = 0; i < l.n; i++) {
-            json_t *o = render_job_log(&l.items[i]);
-            char *s = jsonx_dump(o);
-            json_decref(o);
+            struct jw w;
+            jw_init(&w);
+            render_job_log(&w, &l.items[i]);
+            char *s = jw_take(&w, NULL);
             http_stream_sse(f->stream, "data", s);
             free(s);
+            jw_free(&w);
             f->cursor = l.items[i].id;
         }
         size_t n = l.n;

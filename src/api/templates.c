@@ -8,8 +8,11 @@
 
 static void reply_template(struct http_request *req, int status, struct template_row *t)
 {
-    http_reply_json(req, status, render_template(t));
+    struct jw w;
+    jw_init(&w);
+    render_template(&w, t);
     template_row_clear(t);
+    http_reply_jw(req, status, &w);
 }
 
 static void create(struct http_request *req, void *arg)
@@ -59,14 +62,17 @@ static void list(struct http_request *req, void *arg)
         api_fail(req, &e);
         return;
     }
-    json_t *arr = json_array();
+    struct jw w;
+    jw_init(&w);
+    jw_array(&w);
     for (size_t i = 0; i < l.n; i++) {
         struct rbac_object obj = {RBAC_TEMPLATE, l.items[i].id, NULL};
         if (rbac_allowed(&sub, RBAC_READ, &obj))
-            json_array_append_new(arr, render_template(&l.items[i]));
+            render_template(&w, &l.items[i]);
     }
+    jw_array_end(&w);
     template_list_free(&l);
-    http_reply_json(req, 200, arr);
+    http_reply_jw(req, 200, &w);
 }
 
 static void get(struct http_request *req, void *arg)
@@ -130,17 +136,20 @@ static void versions(struct http_request *req, void *arg)
         api_fail(req, &e);
         return;
     }
-    json_t *arr = json_array();
+    struct jw w;
+    jw_init(&w);
+    jw_array(&w);
     for (size_t i = 0; i < l.n; i++) {
         struct job job;
         bool have = store_job_get(api->st, l.items[i].job_id, &job, NULL) == 0;
-        json_array_append_new(arr, render_version(&l.items[i], have ? &job : NULL));
+        render_version(&w, &l.items[i], have ? &job : NULL);
         if (have)
             job_clear(&job);
     }
+    jw_array_end(&w);
     version_list_free(&l);
     template_row_clear(&t);
-    http_reply_json(req, 200, arr);
+    http_reply_jw(req, 200, &w);
 }
 
 static void promote(struct http_request *req, void *arg)

@@ -85,7 +85,10 @@ static void get_user(struct http_request *req, void *arg)
     struct user u;
     if (api_user_param(api, req, &sub, "user", &u) < 0)
         return;
-    http_reply_json(req, 200, render_user(&u));
+    struct jw w;
+    jw_init(&w);
+    render_user(&w, &u);
+    http_reply_jw(req, 200, &w);
 }
 
 static void list_users(struct http_request *req, void *arg)
@@ -100,15 +103,24 @@ static void list_users(struct http_request *req, void *arg)
         api_fail(req, &e);
         return;
     }
-    json_t *arr = json_array();
+    struct jw w;
+    jw_init(&w);
+    jw_object(&w);
+    jw_key(&w, "users");
+    jw_array(&w);
+    size_t count = 0;
     for (size_t i = 0; i < l.n; i++) {
         struct rbac_object obj = {RBAC_USER, l.items[i].id, NULL};
-        if (rbac_allowed(&sub, RBAC_READ, &obj))
-            json_array_append_new(arr, render_user(&l.items[i]));
+        if (rbac_allowed(&sub, RBAC_READ, &obj)) {
+            render_user(&w, &l.items[i]);
+            count++;
+        }
     }
+    jw_array_end(&w);
+    jw_kint(&w, "count", (int64_t)count);
+    jw_object_end(&w);
     user_list_free(&l);
-    http_reply_json(
-        req, 200, json_pack("{s:o, s:I}", "users", arr, "count", (json_int_t)json_array_size(arr)));
+    http_reply_jw(req, 200, &w);
 }
 
 static void create_user(struct http_request *req, void *arg)
@@ -131,7 +143,10 @@ static void create_user(struct http_request *req, void *arg)
         identity_create_user(api->id, in.email, in.username, in.password, in.roles, &u, &e) < 0)
         goto fail;
     json_decref(body);
-    http_reply_json(req, 201, render_user(&u));
+    struct jw w;
+    jw_init(&w);
+    render_user(&w, &u);
+    http_reply_jw(req, 201, &w);
     return;
 fail:
     json_decref(body);

@@ -11,10 +11,13 @@ static void reply_version(struct api *api, struct http_request *req, int status,
 {
     struct job job;
     bool have = store_job_get(api->st, v->job_id, &job, NULL) == 0;
-    http_reply_json(req, status, render_version(v, have ? &job : NULL));
+    struct jw w;
+    jw_init(&w);
+    render_version(&w, v, have ? &job : NULL);
     if (have)
         job_clear(&job);
     template_version_clear(v);
+    http_reply_jw(req, status, &w);
 }
 
 static void create(struct http_request *req, void *arg)
@@ -81,11 +84,14 @@ static void parameters(struct http_request *req, void *arg)
         api_fail(req, &e);
         return;
     }
-    json_t *arr = json_array();
+    struct jw w;
+    jw_init(&w);
+    jw_array(&w);
     for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(arr, render_version_param(&l.items[i]));
+        render_version_param(&w, &l.items[i]);
+    jw_array_end(&w);
     version_param_list_free(&l);
-    http_reply_json(req, 200, arr);
+    http_reply_jw(req, 200, &w);
 }
 
 static void logs(struct http_request *req, void *arg)

@@ -154,6 +154,11 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
     return n;
 }
 
+size_t utf8_seq_len(const char *s, size_t len)
+{
+    return len ? utf8_seq((const unsigned char *)s, len) : 0;
+}
+
 bool utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;

@@ -32,6 +32,8 @@ char *str_trim(char *s);
 int str_to_int64(const char *s, int64_t *out);
 /* True when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool utf8_valid(const char *s, size_t len);
+/* Length (1-4) of the valid UTF-8 sequence starting at s (at most len bytes), 0 if invalid. */
+size_t utf8_seq_len(const char *s, size_t len);
 /* The largest n <= len such that s[0..n) ends on a UTF-8 character boundary of valid input. */
 size_t utf8_cut(const char *s, size_t len);
 /* Replaces invalid UTF-8 sequences with U+FFFD; returns a new NUL-terminated string and its

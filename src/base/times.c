@@ -35,20 +35,64 @@ struct timespec time_mono_deadline(int64_t ms)
     return time_mono_ts(time_mono_us() + ms * 1000);
 }
 
+/* Civil date from days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yy + (*m <= 2));
+}
+
+static char *put_digits(char *p, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
 void time_format(int64_t us, char out[TIME_STR_LEN])
 {
-    time_t secs = (time_t)(us / 1000000);
-    long frac = (long)(us % 1000000);
+    int64_t secs = us / 1000000;
+    int64_t frac = us % 1000000;
     if (frac < 0) {
         frac += 1000000;
         secs -= 1;
     }
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char tmp[96];
-    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    str_copy(out, TIME_STR_LEN, tmp);
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    int y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        y = y < 0 ? 0 : 9999;
+    char *p = out;
+    p = put_digits(p, (unsigned)y, 4);
+    *p++ = '-';
+    p = put_digits(p, m, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p++ = 'T';
+    p = put_digits(p, (unsigned)(rem / 3600), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(rem / 60 % 60), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(rem % 60), 2);
+    *p++ = '.';
+    p = put_digits(p, (unsigned)frac, 6);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 static int digits(const char **p, int n, int *out)

@@ -17,6 +17,7 @@
 #define BERTH_HTTP_HTTP_H
 
 #include "base/err.h"
+#include "base/jw.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -95,6 +96,8 @@ void http_reply(struct http_request *r, int status, const char *content_type, co
                 size_t len);
 /* Replies with body serialized compactly; takes the reference to body (may be NULL: no body). */
 void http_reply_json(struct http_request *r, int status, json_t *body);
+/* Replies with the writer's JSON (taken; the writer is reset). */
+void http_reply_jw(struct http_request *r, int status, struct jw *w);
 /* Replies {"message", "detail"?, "validations"?} with the error's status. */
 void http_reply_error(struct http_request *r, const struct err *e);
 /* Replies with a new error of the given kind and message. */

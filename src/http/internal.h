@@ -15,9 +15,16 @@ struct http_kv {
     char *value;
 };
 
+/* A captured path parameter: both strings are borrowed (route pattern, request's split path). */
+struct http_param {
+    const char *name;
+    const char *value;
+};
+
 struct http_route {
     unsigned methods;
-    char **segments; /* pattern split on '/'; "{x}" captures */
+    char **segments;    /* pattern split on '/'; "{x}" captures */
+    char **param_names; /* for each segment, the capture's name or NULL */
     size_t nsegments;
     unsigned flags;
     size_t max_body;
@@ -47,9 +54,11 @@ struct http_request {
     char *path;
     struct http_kv *query;
     size_t nquery;
-    struct http_kv *headers;
+    struct http_kv *headers; /* copied only when a worker runs the handler */
     size_t nheaders;
-    struct http_kv params[HTTP_MAX_PARAMS];
+    bool headers_copied;
+    char *split; /* the path split in place into segments (NUL-separated) */
+    struct http_param params[HTTP_MAX_PARAMS];
     size_t nparams;
     char *body;
     size_t body_len;
@@ -109,6 +118,8 @@ void http_route_free(struct http_route *rt);
 
 /* request.c */
 struct http_request *http_request_new(struct http_loop *loop, struct evhttp_request *ev);
+/* Copies what a worker thread needs from evhttp (the headers). Loop thread. */
+void http_request_detach(struct http_request *r);
 void http_request_free(struct http_request *r);
 /* Sends the reply stored in r on its loop thread and frees r. */
 void http_request_send_now(struct http_request *r);

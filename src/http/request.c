@@ -113,19 +113,15 @@ struct http_request *http_request_new(struct http_loop *loop, struct evhttp_requ
     r->method = method_of(evhttp_request_get_command(ev));
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    char *decoded = evhttp_uridecode(path && *path ? path : "/", 0, NULL);
-    r->path = xstrdup(decoded ? decoded : "/");
-    free(decoded);
+    r->path = evhttp_uridecode(path && *path ? path : "/", 0, NULL);
+    if (!r->path)
+        r->path = xstrdup("/");
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
     if (query && *query)
         parse_query(r, query);
-    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(ev);
-    struct evkeyval *h;
-    for (h = TAILQ_FIRST(hdrs); h; h = TAILQ_NEXT(h, next))
-        kv_add(&r->headers, &r->nheaders, h->key, h->value);
     struct evbuffer *in = evhttp_request_get_input_buffer(ev);
     size_t len = evbuffer_get_length(in);
-    r->body = xmalloc(len + 1);
+    r->body = xmalloc(len + 1); /* NUL-terminated for convenience */
     if (len)
         evbuffer_remove(in, r->body, len);
     r->body[len] = '\0';
@@ -148,10 +144,7 @@ void http_request_free(struct http_request *r)
     free(r->path);
     kv_free(r->query, r->nquery);
     kv_free(r->headers, r->nheaders);
-    for (size_t i = 0; i < r->nparams; i++) {
-        free(r->params[i].name);
-        free(r->params[i].value);
-    }
+    free(r->split);
     free(r->body);
     free(r->content_type);
     kv_free(r->resp_headers, r->nresp_headers);
@@ -185,8 +178,21 @@ const char *http_request_query(const struct http_request *r, const char *name)
     return NULL;
 }
 
+void http_request_detach(struct http_request *r)
+{
+    if (r->headers_copied)
+        return;
+    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(r->ev);
+    struct evkeyval *h;
+    for (h = TAILQ_FIRST(hdrs); h; h = TAILQ_NEXT(h, next))
+        kv_add(&r->headers, &r->nheaders, h->key, h->value);
+    r->headers_copied = true;
+}
+
 const char *http_request_header(const struct http_request *r, const char *name)
 {
+    if (!r->headers_copied) /* on the loop thread, evhttp's own list is safe to read */
+        return r->ev ? evhttp_find_header(evhttp_request_get_input_headers(r->ev), name) : NULL;
     for (size_t i = 0; i < r->nheaders; i++)
         if (strcasecmp(r->headers[i].name, name) == 0)
             return r->headers[i].value;
@@ -254,6 +260,21 @@ void http_reply(struct http_request *r, int status, const char *content_type, co
         http_loop_post_request(r->loop, r);
 }
 
+static void send_taken(struct http_request *r, int status, const char *content_type, char *body,
+                       size_t len)
+{
+    r->status = status;
+    free(r->content_type);
+    r->content_type = xstrdup(content_type);
+    free(r->resp_body);
+    r->resp_body = body;
+    r->resp_len = len;
+    if (http_on_loop(r->loop))
+        http_request_send_now(r);
+    else
+        http_loop_post_request(r->loop, r);
+}
+
 void http_reply_json(struct http_request *r, int status, json_t *body)
 {
     if (!body) {
@@ -267,35 +288,37 @@ void http_reply_json(struct http_request *r, int status, json_t *body)
         http_reply(r, 500, "application/json", fail, sizeof fail - 1);
         return;
     }
-    size_t len = strlen(s);
-    /* Hand the serialized buffer over without another copy. */
-    r->status = status;
-    free(r->content_type);
-    r->content_type = xstrdup("application/json");
-    free(r->resp_body);
-    r->resp_body = s;
-    r->resp_len = len;
-    if (http_on_loop(r->loop))
-        http_request_send_now(r);
-    else
-        http_loop_post_request(r->loop, r);
+    send_taken(r, status, "application/json", s, strlen(s));
+}
+
+void http_reply_jw(struct http_request *r, int status, struct jw *w)
+{
+    size_t len;
+    char *body = jw_take(w, &len);
+    send_taken(r, status, "application/json", body, len);
 }
 
 void http_reply_error(struct http_request *r, const struct err *e)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "message",
-                        json_string(e && e->message ? e->message : "Internal error."));
+    struct jw w;
+    jw_init(&w);
+    jw_object(&w);
+    jw_kstr(&w, "message", e && e->message ? e->message : "Internal error.");
     if (e && e->detail && *e->detail)
-        json_object_set_new(o, "detail", json_string(e->detail));
+        jw_kstr(&w, "detail", e->detail);
     if (e && e->nvalidations) {
-        json_t *arr = json_array();
-        for (size_t i = 0; i < e->nvalidations; i++)
-            json_array_append_new(arr, json_pack("{s:s, s:s}", "field", e->validations[i].field,
-                                                 "detail", e->validations[i].detail));
-        json_object_set_new(o, "validations", arr);
+        jw_key(&w, "validations");
+        jw_array(&w);
+        for (size_t i = 0; i < e->nvalidations; i++) {
+            jw_object(&w);
+            jw_kstr(&w, "field", e->validations[i].field);
+            jw_kstr(&w, "detail", e->validations[i].detail);
+            jw_object_end(&w);
+        }
+        jw_array_end(&w);
     }
-    http_reply_json(r, err_status(e), o);
+    jw_object_end(&w);
+    http_reply_jw(r, err_status(e), &w);
 }
 
 void http_reply_errorf(struct http_request *r, enum err_kind kind, const char *fmt, ...)

@@ -1,4 +1,5 @@
-/* router.c - route table: patterns with {param} segments, matched segment by segment. */
+/* router.c - route table: patterns with {param} segments, matched segment by segment without
+ * allocating (the request's path is split once, in place). */
 #include "base/mem.h"
 #include "base/str.h"
 #include "http/internal.h"
@@ -6,30 +7,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char **split_path(const char *path, size_t *n)
+#define MAX_SEGMENTS 32
+
+/* Splits s in place on '/', storing up to max segment pointers; returns the count, or -1 when
+ * there are more. */
+static int split_inplace(char *s, char **segs, int max)
 {
-    char **out = NULL;
-    *n = 0;
-    const char *p = path;
+    int n = 0;
+    char *p = s;
     while (*p) {
         while (*p == '/')
-            p++;
+            *p++ = '\0';
         if (!*p)
             break;
-        const char *end = strchr(p, '/');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        out = xreallocarray(out, *n + 1, sizeof *out);
-        out[(*n)++] = xstrndup(p, len);
-        p += len;
+        if (n == max)
+            return -1;
+        segs[n++] = p;
+        while (*p && *p != '/')
+            p++;
     }
-    return out;
-}
-
-static void free_segments(char **segs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(segs[i]);
-    free(segs);
+    return n;
 }
 
 void http_server_route(struct http_server *s, unsigned methods, const char *pattern, unsigned flags,
@@ -39,7 +36,19 @@ void http_server_route(struct http_server *s, unsigned methods, const char *patt
     struct http_route *rt = &s->routes[s->nroutes++];
     memset(rt, 0, sizeof *rt);
     rt->methods = methods;
-    rt->segments = split_path(pattern, &rt->nsegments);
+    char *copy = xstrdup(pattern);
+    char *segs[MAX_SEGMENTS];
+    int n = split_inplace(copy, segs, MAX_SEGMENTS);
+    rt->nsegments = n < 0 ? 0 : (size_t)n;
+    rt->segments = xcalloc(rt->nsegments + 1, sizeof *rt->segments);
+    rt->param_names = xcalloc(rt->nsegments + 1, sizeof *rt->param_names);
+    for (size_t i = 0; i < rt->nsegments; i++) {
+        rt->segments[i] = xstrdup(segs[i]);
+        size_t len = strlen(segs[i]);
+        if (segs[i][0] == '{' && len >= 2 && segs[i][len - 1] == '}')
+            rt->param_names[i] = xstrndup(segs[i] + 1, len - 2);
+    }
+    free(copy);
     rt->flags = flags;
     rt->max_body = max_body ? max_body : s->cfg.max_body;
     rt->fn = fn;
@@ -48,65 +57,50 @@ void http_server_route(struct http_server *s, unsigned methods, const char *patt
 
 void http_route_free(struct http_route *rt)
 {
-    free_segments(rt->segments, rt->nsegments);
+    for (size_t i = 0; i < rt->nsegments; i++) {
+        free(rt->segments[i]);
+        free(rt->param_names[i]);
+    }
+    free(rt->segments);
+    free(rt->param_names);
 }
 
-/* Matches path segments against a route; fills params when they match. */
-static bool match(const struct http_route *rt, char **segs, size_t n, struct http_request *r)
+static bool path_matches(const struct http_route *rt, char **segs, size_t n)
 {
     if (rt->nsegments != n)
         return false;
-    size_t np = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *pat = rt->segments[i];
-        if (pat[0] == '{')
-            continue;
-        if (strcmp(pat, segs[i]) != 0)
+    for (size_t i = 0; i < n; i++)
+        if (!rt->param_names[i] && strcmp(rt->segments[i], segs[i]) != 0)
             return false;
-    }
-    for (size_t i = 0; i < n && np < HTTP_MAX_PARAMS; i++) {
-        const char *pat = rt->segments[i];
-        if (pat[0] != '{')
-            continue;
-        size_t len = strlen(pat);
-        r->params[np].name = xstrndup(pat + 1, len >= 2 ? len - 2 : 0);
-        r->params[np].value = xstrdup(segs[i]);
-        np++;
-    }
-    r->nparams = np;
     return true;
 }
 
 int http_router_match(struct http_server *s, struct http_request *r)
 {
-    size_t n;
-    char **segs = split_path(r->path, &n);
+    r->split = xstrdup(r->path);
+    char *segs[MAX_SEGMENTS];
+    int n = split_inplace(r->split, segs, MAX_SEGMENTS);
+    if (n < 0)
+        return 404;
     bool path_matched = false;
-    int result = 404;
     for (size_t i = 0; i < s->nroutes; i++) {
         const struct http_route *rt = &s->routes[i];
-        if (rt->nsegments != n)
+        if (!path_matches(rt, segs, (size_t)n))
             continue;
         if (!(rt->methods & r->method)) {
-            /* Check the path alone, to tell 405 from 404. */
-            struct http_request probe;
-            memset(&probe, 0, sizeof probe);
-            if (match(rt, segs, n, &probe))
-                path_matched = true;
-            for (size_t k = 0; k < probe.nparams; k++) {
-                free(probe.params[k].name);
-                free(probe.params[k].value);
-            }
+            path_matched = true;
             continue;
         }
-        if (match(rt, segs, n, r)) {
-            r->route = rt;
-            result = 0;
-            break;
+        r->route = rt;
+        r->nparams = 0;
+        for (size_t k = 0; k < rt->nsegments && r->nparams < HTTP_MAX_PARAMS; k++) {
+            if (!rt->param_names[k])
+                continue;
+            r->params[r->nparams].name = rt->param_names[k];
+            r->params[r->nparams].value = segs[k];
+            r->nparams++;
         }
+        return 0;
     }
-    free_segments(segs, n);
-    if (result && path_matched)
-        result = 405;
-    return result;
+    return path_matched ? 405 : 404;
 }

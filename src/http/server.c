@@ -158,9 +158,10 @@ static void on_request(struct evhttp_request *ev, void *arg)
         err_clear(&e);
         return;
     }
-    if (r->route->flags & HTTP_ROUTE_WORKER)
+    if (r->route->flags & HTTP_ROUTE_WORKER) {
+        http_request_detach(r);
         http_workers_submit(s->workers, r);
-    else
+    } else
         r->route->fn(r, r->route->arg);
 }
 
@@ -243,7 +244,12 @@ int http_server_start(struct http_server *s, struct err *e)
         loop->srv = s;
         loop->index = i;
         pthread_mutex_init(&loop->lock, NULL);
-        loop->base = event_base_new();
+        /* The changelist coalesces evhttp's many enable/disable calls per request into at most
+         * one epoll_ctl per descriptor and loop iteration. */
+        struct event_config *ec = event_config_new();
+        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        loop->base = event_base_new_with_config(ec);
+        event_config_free(ec);
         loop->evh = evhttp_new(loop->base);
         evhttp_set_max_body_size(loop->evh, (ev_ssize_t)s->cfg.max_upload);
         evhttp_set_max_headers_size(loop->evh, (ev_ssize_t)s->cfg.max_headers);

@@ -32,7 +32,8 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->provisioners = 3;
-    cfg->http_loops = 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->http_loops = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
     cfg->http_workers = 16;
     bool help = false;
     const struct flag flags[] = {
@@ -49,7 +50,7 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
         {"provisioners", 0, FLAG_INT, &cfg->provisioners, "BERTH_PROVISIONERS", "N",
          "provisioner runner threads (default 3)"},
         {"http-loops", 0, FLAG_INT, &cfg->http_loops, "BERTH_HTTP_LOOPS", "N",
-         "HTTP event-loop threads (default 1)"},
+         "HTTP event-loop threads (default: one per CPU, at most 8)"},
         {"http-workers", 0, FLAG_INT, &cfg->http_workers, "BERTH_HTTP_WORKERS", "N",
          "threads kept for handlers that may block (default 16; grows on demand)"},
         {"log-level", 0, FLAG_STRING, &cfg->log_level, "BERTH_LOG_LEVEL", "LEVEL",

@@ -15,7 +15,6 @@
 #define BERTH_STORE_DB_H
 
 #include "base/err.h"
-#include "base/map.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -23,10 +22,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Prepared statements of a connection, keyed by the address of their SQL text. */
+struct stmt_slot {
+    const char *sql;
+    sqlite3_stmt *stmt;
+};
+
 struct db_conn {
     struct store *st;
     sqlite3 *h;
-    struct map stmts; /* "%p" of the SQL text -> sqlite3_stmt* */
+    struct stmt_slot *stmts; /* open addressing, power-of-two capacity */
+    size_t nstmts, capstmts;
     bool in_tx;
     struct db_conn *next, *prev;
 };

@@ -12,18 +12,64 @@
 #include "base/mem.h"
 #include "base/str.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void stmt_finalize(void *p)
+static size_t stmt_hash(const char *sql)
 {
-    sqlite3_finalize(p);
+    uintptr_t v = (uintptr_t)sql;
+    v ^= v >> 17;
+    v *= 0x9E3779B97F4A7C15ULL;
+    return (size_t)(v >> 16);
+}
+
+static sqlite3_stmt *stmt_get(const struct db_conn *c, const char *sql)
+{
+    if (!c->capstmts)
+        return NULL;
+    size_t mask = c->capstmts - 1;
+    for (size_t i = stmt_hash(sql) & mask;; i = (i + 1) & mask) {
+        if (c->stmts[i].sql == sql)
+            return c->stmts[i].stmt;
+        if (!c->stmts[i].sql)
+            return NULL;
+    }
+}
+
+static void stmt_put(struct db_conn *c, const char *sql, sqlite3_stmt *stmt)
+{
+    if ((c->nstmts + 1) * 2 > c->capstmts) {
+        size_t cap = c->capstmts ? c->capstmts * 2 : 64;
+        struct stmt_slot *slots = xcalloc(cap, sizeof *slots);
+        for (size_t i = 0; i < c->capstmts; i++) {
+            if (!c->stmts[i].sql)
+                continue;
+            size_t j = stmt_hash(c->stmts[i].sql) & (cap - 1);
+            while (slots[j].sql)
+                j = (j + 1) & (cap - 1);
+            slots[j] = c->stmts[i];
+        }
+        free(c->stmts);
+        c->stmts = slots;
+        c->capstmts = cap;
+    }
+    size_t mask = c->capstmts - 1;
+    size_t i = stmt_hash(sql) & mask;
+    while (c->stmts[i].sql)
+        i = (i + 1) & mask;
+    c->stmts[i].sql = sql;
+    c->stmts[i].stmt = stmt;
+    c->nstmts++;
 }
 
 static void conn_close(struct db_conn *c)
 {
-    map_free(&c->stmts, stmt_finalize);
+    for (size_t i = 0; i < c->capstmts; i++)
+        if (c->stmts[i].sql)
+            sqlite3_finalize(c->stmts[i].stmt);
+    free(c->stmts);
     sqlite3_close_v2(c->h);
     free(c);
 }
@@ -213,9 +259,7 @@ int db_query(struct db_q *q, struct store *st, const char *sql, struct err *e)
     struct db_conn *c = db_conn_get(st, e);
     if (!c)
         return -1;
-    char key[32];
-    snprintf(key, sizeof key, "%p", (const void *)sql);
-    sqlite3_stmt *s = map_get(&c->stmts, key);
+    sqlite3_stmt *s = stmt_get(c, sql);
     if (s && sqlite3_stmt_busy(s)) {
         /* The cached statement is in use further up this thread's stack: use a fresh one. */
         s = NULL;
@@ -227,7 +271,7 @@ int db_query(struct db_q *q, struct store *st, const char *sql, struct err *e)
         if (rc != SQLITE_OK)
             return sql_error(e, c->h, rc, "prepare");
         if (!q->temp)
-            map_put(&c->stmts, key, s);
+            stmt_put(c, sql, s);
     }
     q->c = c;
     q->s = s;

@@ -4,12 +4,14 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/json.h"
+#include "base/jw.h"
 #include "base/map.h"
 #include "base/secure.h"
 #include "base/str.h"
 #include "base/times.h"
 #include "base/uuid.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,6 +259,44 @@ static void test_json_fields(void **state)
     err_clear(&e);
 }
 
+static void test_json_writer(void **state)
+{
+    (void)state;
+    struct jw w;
+    jw_init(&w);
+    jw_object(&w);
+    jw_kstr(&w, "s", "a\"b\\c\n\x01\xC3\xA9\xFF\"");
+    jw_kint(&w, "n", -42);
+    jw_kint(&w, "big", INT64_MIN);
+    jw_kbool(&w, "t", true);
+    jw_ktime(&w, "zero", 0);
+    jw_ktime(&w, "when", 1763938913123456);
+    jw_kstr_or_null(&w, "empty", "");
+    jw_key(&w, "arr");
+    jw_array(&w);
+    jw_int(&w, 1);
+    jw_object(&w);
+    jw_object_end(&w);
+    jw_null(&w);
+    jw_array_end(&w);
+    jw_object_end(&w);
+    size_t len;
+    char *s = jw_take(&w, &len);
+    assert_string_equal(s, "{\"s\":\"a\\\"b\\\\c\\n\\u0001\xC3\xA9\xEF\xBF\xBD\\\"\","
+                           "\"n\":-42,\"big\":-9223372036854775808,\"t\":true,\"zero\":null,"
+                           "\"when\":\"2025-11-23T23:01:53.123456Z\",\"empty\":null,"
+                           "\"arr\":[1,{},null]}");
+    /* The output is valid JSON that jansson reads back. */
+    json_error_t je;
+    json_t *v = json_loadb(s, len, 0, &je);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(json_object_get(v, "s")),
+                        "a\"b\\c\n\x01\xC3\xA9\xEF\xBF\xBD\"");
+    json_decref(v);
+    free(s);
+    jw_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_map),
         cmocka_unit_test(test_secure),
         cmocka_unit_test(test_json_fields),
+        cmocka_unit_test(test_json_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
