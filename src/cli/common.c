@@ -22,7 +22,8 @@ int cli_parse(int argc, char **argv, int first, const char *usage, const struct 
     };
     size_t nglobals = sizeof globals / sizeof globals[0];
     struct flag *all = xcalloc(nflags + nglobals, sizeof *all);
-    memcpy(all, flags, nflags * sizeof *flags);
+    if (nflags)
+        memcpy(all, flags, nflags * sizeof *flags);
     memcpy(all + nflags, globals, sizeof globals);
     struct err e = ERR_INIT;
     int r = flags_parse(all, nflags + nglobals, argc, argv, first, pos, npos, ndash, &e);
