@@ -209,6 +209,43 @@ char *utf8_sanitize(const char *s, size_t len, size_t *out_len)
     return out;
 }
 
+char *str_quote(const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t len = s ? strlen(s) : 0;
+    char *out = xmalloc(len * 4 + 3);
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c >= 0x80 ? utf8_seq((const unsigned char *)s + i, len - i) : 1;
+        if (c >= 0x80 && n) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c == '\n' || c == '\t' || c == '\r') {
+            out[o++] = '\\';
+            out[o++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+        } else if (c < 0x20 || c >= 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+        i++;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
 size_t utf8_count(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;

@@ -39,6 +39,9 @@ size_t utf8_cut(const char *s, size_t len);
 /* Replaces invalid UTF-8 sequences with U+FFFD; returns a new NUL-terminated string and its
  * length in *out_len (may be NULL). */
 char *utf8_sanitize(const char *s, size_t len, size_t *out_len);
+/* s quoted the way Go's %q prints strings: "..." with \\, \", \n, \t, \r escaped and other
+ * control bytes or invalid UTF-8 as \xNN. Caller frees. */
+char *str_quote(const char *s);
 /* Number of code points in valid UTF-8 s (invalid bytes count as one each). */
 size_t utf8_count(const char *s);
 /* A copy of s cut to at most max code points. */

@@ -10,9 +10,10 @@ struct job_ctx {
     struct provisioner *p;
     struct job job;
     pthread_mutex_t lock;
-    bool canceled; /* a cancel was requested */
-    bool shutdown; /* the server is stopping */
-    bool lost;     /* the job is no longer ours (reaped or completed elsewhere) */
+    bool canceled;  /* a cancel was requested */
+    bool shutdown;  /* the server is stopping */
+    bool lost;      /* the job is no longer ours (reaped or completed elsewhere) */
+    bool completed; /* the handler completed it (job_ctx_complete) */
     void (*on_cancel)(void *arg);
     void *on_cancel_arg;
     int64_t log_bytes;

@@ -50,6 +50,18 @@ bool job_ctx_canceled(struct job_ctx *ctx)
     return c;
 }
 
+int job_ctx_complete(struct job_ctx *ctx, const char *error, struct err *e)
+{
+    pthread_mutex_lock(&ctx->lock);
+    bool canceled = ctx->canceled;
+    pthread_mutex_unlock(&ctx->lock);
+    if (store_job_complete(ctx->p->st, ctx->job.id, ctx->p->worker_id, time_now_us(),
+                           canceled ? "" : (error ? error : ""), "", e) < 0)
+        return -1;
+    ctx->completed = true;
+    return 0;
+}
+
 void job_ctx_on_cancel(struct job_ctx *ctx, void (*fn)(void *arg), void *arg)
 {
     pthread_mutex_lock(&ctx->lock);

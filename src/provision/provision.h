@@ -80,6 +80,11 @@ void job_log(struct job_ctx *ctx, enum job_log_level level, const char *stage, c
 /* Appends several lines as one write (same caps). */
 void job_log_lines(struct job_ctx *ctx, enum job_log_level level, enum log_source source,
                    const char *stage, const char *const *lines, const size_t *lens, size_t n);
+/* Completes the job inside the caller's open transaction (so a handler can store its results
+ * and the outcome atomically). error: "" for success, or the failure message; when a cancel was
+ * requested the job ends canceled (error ignored). The runner then does not complete it again.
+ * ERR_CONFLICT when the job is no longer this worker's. */
+int job_ctx_complete(struct job_ctx *ctx, const char *error, struct err *e);
 /* True once cancellation of the job was requested. */
 bool job_ctx_canceled(struct job_ctx *ctx);
 /* Registers a function the heartbeat calls (from another thread) when a cancel is seen, so a

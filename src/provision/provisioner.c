@@ -110,7 +110,7 @@ static void run_job(struct provisioner *p, struct job *job)
     bool canceled = ctx->canceled, shutdown = ctx->shutdown, lost = ctx->lost;
     pthread_mutex_unlock(&ctx->lock);
     const char *error = NULL;
-    if (lost)
+    if (lost || ctx->completed)
         error = NULL;
     else if (canceled)
         error = ""; /* canceled_at is set: the job ends canceled */
@@ -126,10 +126,10 @@ static void run_job(struct provisioner *p, struct job *job)
             !err_is(&ce, ERR_CONFLICT))
             log_error("provision", "complete job %s failed: %s", job->id, err_msg(&ce));
         err_clear(&ce);
-        if (rc < 0 || canceled)
-            log_info("provision", "job %s (%s) ended: %s", job->id, job_type_name(job->type),
-                     canceled ? "canceled" : error);
     }
+    if (rc < 0 || canceled)
+        log_info("provision", "job %s (%s) ended: %s", job->id, job_type_name(job->type),
+                 canceled ? "canceled" : err_msg(&e));
     publish_job(p->ps, job->id, "end");
     err_clear(&e);
     job_ctx_destroy(ctx);

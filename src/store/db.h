@@ -53,6 +53,26 @@ struct db_q {
     bool temp; /* a one-off statement (the cached one was busy): finalized by db_end */
 };
 
+/* Column lists shared by query files; P is a table prefix such as "j." or "". */
+#define STORE_JOB_COLS_P(P)                                                                        \
+    P "id, " P "type, " P "created_at, " P "updated_at, " P "started_at, " P "canceled_at, " P     \
+      "completed_at, " P "error, " P "error_code, " P "initiator_id, " P "file_id, " P "input, " P \
+      "worker_id, " P "logs_length, " P "logs_overflowed, " P "job_status"
+#define STORE_JOB_COLS  STORE_JOB_COLS_P("j.")
+#define STORE_JOB_NCOLS 16
+#define STORE_BUILD_COLS_P(P)                                                                      \
+    P "id, " P "workspace_id, " P "template_version_id, " P "build_number, " P "transition, " P    \
+      "initiator_id, " P "provisioner_state, " P "job_id, " P "deadline, " P "max_deadline, " P    \
+      "reason, " P "created_at, " P "updated_at"
+#define STORE_BUILD_COLS  STORE_BUILD_COLS_P("b.")
+#define STORE_BUILD_NCOLS 13
+
+struct job;
+struct workspace_build;
+/* Readers for those column lists, starting at column c. */
+void store_job_read(struct db_q *q, int c, struct job *j);
+void store_build_read(struct db_q *q, int c, struct workspace_build *b);
+
 /* Opens the SQLite backend at path (no migrations). */
 struct store *db_sqlite_open(const char *path, struct err *e);
 /* The calling thread's connection, opened on first use. */

@@ -167,7 +167,93 @@ struct job_log {
     char *output;
 };
 
+enum transition { TRANSITION_START, TRANSITION_STOP, TRANSITION_DELETE };
+
+struct workspace {
+    char id[UUID_STR_LEN];
+    char owner_id[UUID_STR_LEN];
+    char template_id[UUID_STR_LEN];
+    char name[NAME_MAX_LEN + 1];
+    bool deleted;
+    char *autostart_schedule; /* NULL = off */
+    bool has_ttl;
+    int64_t ttl_ms;
+    int64_t last_used_at, dormant_at, deleting_at;
+    char automatic_updates[16]; /* always | never */
+    int64_t created_at, updated_at;
+};
+
+struct workspace_build {
+    char id[UUID_STR_LEN];
+    char workspace_id[UUID_STR_LEN];
+    char template_version_id[UUID_STR_LEN];
+    int64_t build_number;
+    enum transition transition;
+    char initiator_id[UUID_STR_LEN];
+    void *state; /* provisioner state, owned; may be NULL when empty */
+    size_t state_len;
+    char job_id[UUID_STR_LEN];
+    int64_t deadline, max_deadline;
+    char reason[32];
+    int64_t created_at, updated_at;
+};
+
+struct build_param {
+    char name[NAME_MAX_LEN + 1];
+    char *value;
+};
+
+struct workspace_resource {
+    char id[UUID_STR_LEN];
+    char job_id[UUID_STR_LEN];
+    enum transition transition;
+    char type[64];
+    char name[NAME_MAX_LEN + 1];
+    int64_t created_at;
+};
+
+enum agent_lifecycle {
+    LIFECYCLE_CREATED,
+    LIFECYCLE_STARTING,
+    LIFECYCLE_START_TIMEOUT,
+    LIFECYCLE_START_ERROR,
+    LIFECYCLE_READY,
+    LIFECYCLE_SHUTTING_DOWN,
+    LIFECYCLE_SHUTDOWN_TIMEOUT,
+    LIFECYCLE_SHUTDOWN_ERROR,
+    LIFECYCLE_OFF,
+};
+
+struct workspace_agent {
+    char id[UUID_STR_LEN];
+    char resource_id[UUID_STR_LEN];
+    char name[NAME_MAX_LEN + 1];
+    unsigned char auth_token_hash[32];
+    char *directory;
+    int64_t first_connected_at, last_connected_at, disconnected_at;
+    int64_t connection_timeout_seconds;
+    enum agent_lifecycle lifecycle;
+    int64_t started_at, ready_at;
+    int64_t logs_length;
+    bool logs_overflowed;
+    int display_order;
+    int64_t created_at, updated_at;
+};
+
+struct agent_script {
+    char name[NAME_MAX_LEN + 1];
+    char *script;
+    bool run_on_start, run_on_stop, start_blocks_login;
+    int64_t timeout_seconds;
+    int display_order;
+};
+
 /* Names used on the wire and in SQL for the enums above (static strings). */
+const char *transition_name(enum transition t);
+/* Parses "start", "stop", "delete"; -1 when unknown. */
+int transition_parse(const char *s, enum transition *out);
+const char *agent_lifecycle_name(enum agent_lifecycle l);
+int agent_lifecycle_parse(const char *s, enum agent_lifecycle *out);
 const char *job_status_name(enum job_status s);
 const char *job_type_name(enum job_type t);
 const char *log_source_name(enum log_source s);

@@ -162,3 +162,45 @@ enum job_status job_status_derive(const struct job *j)
         return JOB_CANCELING;
     return j->started_at ? JOB_RUNNING : JOB_PENDING;
 }
+
+const char *transition_name(enum transition t)
+{
+    return t == TRANSITION_STOP ? "stop" : t == TRANSITION_DELETE ? "delete" : "start";
+}
+
+int transition_parse(const char *s, enum transition *out)
+{
+    if (!s)
+        return -1;
+    if (strcmp(s, "start") == 0)
+        *out = TRANSITION_START;
+    else if (strcmp(s, "stop") == 0)
+        *out = TRANSITION_STOP;
+    else if (strcmp(s, "delete") == 0)
+        *out = TRANSITION_DELETE;
+    else
+        return -1;
+    return 0;
+}
+
+static const char *lifecycle_names[] = {
+    "created",       "starting",         "start_timeout",  "start_error", "ready",
+    "shutting_down", "shutdown_timeout", "shutdown_error", "off",
+};
+
+const char *agent_lifecycle_name(enum agent_lifecycle l)
+{
+    return (size_t)l < sizeof lifecycle_names / sizeof lifecycle_names[0] ? lifecycle_names[l]
+                                                                          : "created";
+}
+
+int agent_lifecycle_parse(const char *s, enum agent_lifecycle *out)
+{
+    for (size_t i = 0; s && i < sizeof lifecycle_names / sizeof lifecycle_names[0]; i++) {
+        if (strcmp(s, lifecycle_names[i]) == 0) {
+            *out = (enum agent_lifecycle)i;
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -209,4 +209,116 @@ int store_job_logs_after(struct store *st, const char *job_id, int64_t after, in
                          struct job_log_list *out, struct err *e);
 void job_log_list_free(struct job_log_list *l);
 
+/* ---- workspaces ---- */
+void workspace_clear(struct workspace *w);
+/* ERR_CONFLICT when the owner has a live workspace with that name (case-insensitive). */
+int store_workspace_insert(struct store *st, const struct workspace *w, struct err *e);
+int store_workspace_get(struct store *st, const char *id, struct workspace *out, struct err *e);
+/* A live (not deleted) workspace of owner_id by name, case-insensitively. */
+int store_workspace_get_by_name(struct store *st, const char *owner_id, const char *name,
+                                struct workspace *out, struct err *e);
+struct workspace_list {
+    struct workspace *items;
+    size_t n;
+};
+/* Live workspaces, of one owner (owner_id non-NULL) or all, ordered by owner then name. */
+int store_workspace_list(struct store *st, const char *owner_id, struct workspace_list *out,
+                         struct err *e);
+void workspace_list_free(struct workspace_list *l);
+int store_workspace_set_deleted(struct store *st, const char *id, int64_t now, struct err *e);
+/* Live workspaces built from a template. */
+int store_workspace_count_by_template(struct store *st, const char *template_id, int64_t *out,
+                                      struct err *e);
+
+/* Everything the Workspace JSON needs, read in one query. Strings are owned by the view. */
+struct workspace_view {
+    struct workspace ws;
+    char owner_name[NAME_MAX_LEN + 1];
+    char template_name[NAME_MAX_LEN + 1];
+    char template_display_name[NAME_MAX_LEN + 1];
+    char template_icon[256];
+    char template_active_version_id[UUID_STR_LEN];
+    bool template_require_active_version;
+    bool has_build;
+    struct workspace_build build; /* the latest build */
+    char build_version_name[NAME_MAX_LEN + 1];
+    char initiator_name[NAME_MAX_LEN + 1];
+    struct job job; /* the latest build's job */
+};
+void workspace_view_clear(struct workspace_view *v);
+int store_workspace_view(struct store *st, const char *id, struct workspace_view *out,
+                         struct err *e);
+
+/* ---- builds ---- */
+void workspace_build_clear(struct workspace_build *b);
+/* ERR_CONFLICT when (workspace, build_number) exists. */
+int store_build_insert(struct store *st, const struct workspace_build *b, struct err *e);
+int store_build_get(struct store *st, const char *id, struct workspace_build *out, struct err *e);
+int store_build_get_by_job(struct store *st, const char *job_id, struct workspace_build *out,
+                           struct err *e);
+int store_build_get_by_number(struct store *st, const char *workspace_id, int64_t number,
+                              struct workspace_build *out, struct err *e);
+/* The build with the highest number; ERR_NOT_FOUND when the workspace has none. */
+int store_build_latest(struct store *st, const char *workspace_id, struct workspace_build *out,
+                       struct err *e);
+struct build_list {
+    struct workspace_build *items;
+    size_t n;
+};
+/* A workspace's builds, newest first. */
+int store_build_list(struct store *st, const char *workspace_id, struct build_list *out,
+                     struct err *e);
+void build_list_free(struct build_list *l);
+/* Replaces a build's provisioner state (len 0 = empty). */
+int store_build_set_state(struct store *st, const char *id, const void *state, size_t len,
+                          struct err *e);
+void build_param_clear(struct build_param *p);
+struct build_param_list {
+    struct build_param *items;
+    size_t n;
+};
+int store_build_params_insert(struct store *st, const char *build_id,
+                              const struct build_param *params, size_t n, struct err *e);
+/* A build's parameters ordered by name. */
+int store_build_params(struct store *st, const char *build_id, struct build_param_list *out,
+                       struct err *e);
+void build_param_list_free(struct build_param_list *l);
+
+/* ---- resources and agents ---- */
+int store_resource_insert(struct store *st, const struct workspace_resource *r, struct err *e);
+struct resource_list {
+    struct workspace_resource *items;
+    size_t n;
+};
+int store_resources_by_job(struct store *st, const char *job_id, struct resource_list *out,
+                           struct err *e);
+void resource_list_free(struct resource_list *l);
+void workspace_agent_clear(struct workspace_agent *a);
+int store_agent_insert(struct store *st, const struct workspace_agent *a, struct err *e);
+int store_agent_get(struct store *st, const char *id, struct workspace_agent *out, struct err *e);
+/* The agent whose token hashes to hash; ERR_NOT_FOUND otherwise. */
+int store_agent_get_by_token(struct store *st, const unsigned char hash[32],
+                             struct workspace_agent *out, struct err *e);
+struct agent_list {
+    struct workspace_agent *items;
+    size_t n;
+};
+/* Agents of a resource, in display order. */
+int store_agents_by_resource(struct store *st, const char *resource_id, struct agent_list *out,
+                             struct err *e);
+/* Agents of every resource of a job, in display order. */
+int store_agents_by_job(struct store *st, const char *job_id, struct agent_list *out,
+                        struct err *e);
+void agent_list_free(struct agent_list *l);
+void agent_script_clear(struct agent_script *s);
+int store_agent_script_insert(struct store *st, const char *agent_id, const struct agent_script *s,
+                              struct err *e);
+struct agent_script_list {
+    struct agent_script *items;
+    size_t n;
+};
+int store_agent_scripts(struct store *st, const char *agent_id, struct agent_script_list *out,
+                        struct err *e);
+void agent_script_list_free(struct agent_script_list *l);
+
 #endif

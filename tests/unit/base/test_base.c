@@ -92,6 +92,9 @@ static void test_utf8(void **state)
     assert_int_equal(n, 5);
     free(s);
     assert_int_equal(utf8_count("h\xC3\xA9"), 2);
+    s = str_quote("a\"b\\\n\x01\xC3\xA9\xFF");
+    assert_string_equal(s, "\"a\\\"b\\\\\\n\\x01\xC3\xA9\\xff\"");
+    free(s);
     s = utf8_truncate("h\xC3\xA9llo", 2);
     assert_string_equal(s, "h\xC3\xA9");
     free(s);
