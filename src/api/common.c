@@ -88,4 +88,6 @@ void api_register(struct http_server *srv, struct api *api)
     api_files_register(srv, api);
     api_templates_register(srv, api);
     api_versions_register(srv, api);
+    api_workspaces_register(srv, api);
+    api_builds_register(srv, api);
 }

@@ -114,3 +114,93 @@ int api_decode_promote(const json_t *body, const char **version_id, struct err *
 {
     return jsonx_string(body, "id", JSONX_REQUIRED, 64, version_id, e);
 }
+
+/* [{name, value}] into params (at most API_MAX_PARAMS). */
+static int decode_params(const json_t *body, struct build_param_value *params, size_t *n,
+                         struct err *e)
+{
+    json_t *arr;
+    *n = 0;
+    if (jsonx_array(body, "rich_parameter_values", JSONX_OPTIONAL, API_MAX_PARAMS, &arr, e) < 0)
+        return -1;
+    size_t i;
+    json_t *item;
+    json_array_foreach(arr, i, item)
+    {
+        if (!json_is_object(item))
+            return jsonx_invalid(e, "rich_parameter_values",
+                                 "item %zu must be an object {\"name\", \"value\"}", i);
+        json_t *name = json_object_get(item, "name"), *value = json_object_get(item, "value");
+        if (!json_is_string(name) || !json_string_length(name))
+            return jsonx_invalid(e, "rich_parameter_values", "item %zu: name must be a string", i);
+        if (!json_is_string(value))
+            return jsonx_invalid(e, "rich_parameter_values",
+                                 "item %zu (%s): value must be a string", i,
+                                 json_string_value(name));
+        if (json_string_length(value) > 64 * 1024)
+            return jsonx_invalid(e, "rich_parameter_values",
+                                 "item %zu (%s): value must be at most 65536 bytes", i,
+                                 json_string_value(name));
+        params[*n].name = json_string_value(name);
+        params[*n].value = json_string_value(value);
+        (*n)++;
+    }
+    return 0;
+}
+
+int api_decode_workspace_create(const json_t *body, struct workspace_create *out,
+                                struct build_param_value *params, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    out->params = params;
+    if (jsonx_string(body, "name", JSONX_REQUIRED, FIELD_MAX, &out->name, e) < 0 ||
+        jsonx_string(body, "template_id", JSONX_OPTIONAL, 64, &out->template_id, e) < 0 ||
+        jsonx_string(body, "template_version_id", JSONX_OPTIONAL, 64, &out->template_version_id,
+                     e) < 0 ||
+        jsonx_int(body, "ttl_ms", JSONX_OPTIONAL, &out->ttl_ms, &out->has_ttl, e) < 0 ||
+        jsonx_string(body, "autostart_schedule", JSONX_OPTIONAL, 256, &out->autostart_schedule,
+                     e) < 0 ||
+        decode_params(body, params, &out->nparams, e) < 0)
+        return -1;
+    if (out->autostart_schedule && !*out->autostart_schedule)
+        out->autostart_schedule = NULL;
+    return 0;
+}
+
+static const char *const reasons[] = {"initiator",     "cli",
+                                      "dashboard",     "ssh_connection",
+                                      "vscode_connection", "jetbrains_connection",
+                                      NULL};
+
+int api_decode_build_create(const json_t *body, struct build_request *out,
+                            struct build_param_value *params, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    out->params = params;
+    const char *transition;
+    if (jsonx_string(body, "transition", JSONX_REQUIRED, FIELD_MAX, &transition, e) < 0 ||
+        jsonx_string(body, "template_version_id", JSONX_OPTIONAL, 64, &out->template_version_id,
+                     e) < 0 ||
+        jsonx_bool(body, "orphan", JSONX_OPTIONAL, &out->orphan, NULL, e) < 0 ||
+        jsonx_string(body, "reason", JSONX_OPTIONAL, 64, &out->reason, e) < 0 ||
+        decode_params(body, params, &out->nparams, e) < 0)
+        return -1;
+    if (transition_parse(transition, &out->transition) < 0)
+        return err_set(e, ERR_BAD_REQUEST, "Transition \"%s\" not supported.", transition);
+    if (out->template_version_id && !*out->template_version_id)
+        out->template_version_id = NULL;
+    if (out->reason) {
+        bool ok = false;
+        for (int i = 0; reasons[i]; i++)
+            ok = ok || strcmp(out->reason, reasons[i]) == 0;
+        if (!ok)
+            return jsonx_invalid(e, "reason",
+                                 "must be one of initiator, cli, dashboard, ssh_connection, "
+                                 "vscode_connection, jetbrains_connection");
+        if (out->transition == TRANSITION_DELETE)
+            return jsonx_invalid(e, "reason", "is only allowed for start and stop builds");
+    }
+    if (json_object_get(body, "state"))
+        return jsonx_invalid(e, "state", "custom provisioner state is not supported");
+    return 0;
+}

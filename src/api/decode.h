@@ -8,6 +8,7 @@
 #define BERTH_API_DECODE_H
 
 #include "base/err.h"
+#include "build/build.h"
 #include "template/template.h"
 
 #include <jansson.h>
@@ -36,6 +37,14 @@ int api_decode_template_create(const json_t *body, struct template_create *out, 
 int api_decode_template_patch(const json_t *body, struct template_patch *out, struct err *e);
 int api_decode_version_create(const json_t *body, struct template_version_create *out,
                               struct err *e);
+#define API_MAX_PARAMS 100
+
+/* POST /users/{user}/workspaces. params points into storage of at least API_MAX_PARAMS items. */
+int api_decode_workspace_create(const json_t *body, struct workspace_create *out,
+                                struct build_param_value *params, struct err *e);
+/* POST /workspaces/{id}/builds. Unknown transitions: 400 `Transition "X" not supported.` */
+int api_decode_build_create(const json_t *body, struct build_request *out,
+                            struct build_param_value *params, struct err *e);
 /* {"id": "..."} of PATCH /templates/{id}/versions. */
 int api_decode_promote(const json_t *body, const char **version_id, struct err *e);
 

@@ -29,6 +29,34 @@ void render_version(struct jw *w, const struct template_version *v, const struct
 void render_version_param(struct jw *w, const struct version_param *p);
 void render_job_log(struct jw *w, const struct job_log *l);
 
+/* What a build's JSON shows beyond the row: its resources and agents (start builds only). */
+struct build_detail {
+    struct resource_list resources;
+    struct agent_list agents;
+};
+int api_load_build_detail(struct store *st, const struct workspace_build *b,
+                          struct build_detail *d, struct err *e);
+void build_detail_free(struct build_detail *d);
+
+struct build_render {
+    const struct workspace_build *build;
+    const struct job *job;
+    const struct build_detail *detail; /* may be NULL */
+    const char *workspace_name, *owner_id, *owner_name, *version_name, *initiator_name;
+};
+void render_agent(struct jw *w, const struct workspace_agent *a, int64_t now);
+void render_build(struct jw *w, const struct build_render *br, int64_t now);
+void render_workspace(struct jw *w, const struct workspace_view *v, const struct build_detail *d,
+                      int64_t now);
+/* Renders a build of ws (loads its job, names, resources and agents). */
+int api_render_build(struct api *api, struct jw *w, const struct workspace_build *b,
+                     const struct workspace *ws);
+/* Replies with the WorkspaceBuild JSON of b. */
+void api_reply_build(struct api *api, struct http_request *req, int status,
+                     const struct workspace_build *b);
+/* Loads and renders the Workspace with id (no permission check). */
+int api_render_workspace(struct api *api, const char *id, struct jw *w, struct err *e);
+
 /* Streams a job's logs after the `after` cursor as SSE until the job ends (log-follow). The
  * caller has checked access to the job. Replies itself. */
 void api_follow_job_logs(struct api *api, struct http_request *req, const char *job_id,
@@ -44,5 +72,7 @@ void api_users_register(struct http_server *srv, struct api *api);
 void api_files_register(struct http_server *srv, struct api *api);
 void api_templates_register(struct http_server *srv, struct api *api);
 void api_versions_register(struct http_server *srv, struct api *api);
+void api_workspaces_register(struct http_server *srv, struct api *api);
+void api_builds_register(struct http_server *srv, struct api *api);
 
 #endif

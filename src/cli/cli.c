@@ -22,6 +22,14 @@ static const char *usage =
     "  users create|list      manage users (owners)\n"
     "  tokens create          create an API token\n"
     "\n"
+    "Workspaces:\n"
+    "  create NAME -t T       create a workspace from template T\n"
+    "  start|stop|restart N   start, stop or restart a workspace\n"
+    "  delete NAME            delete a workspace\n"
+    "  list                   list your workspaces\n"
+    "  show NAME              show a workspace\n"
+    "  logs NAME [-f]         print (or follow) the logs of its latest build\n"
+    "\n"
     "Templates:\n"
     "  templates push NAME    upload a new version from a directory\n"
     "  templates list         list templates\n"
@@ -47,9 +55,22 @@ static int cmd_version(int argc, char **argv)
 }
 
 static const struct command commands[] = {
-    {"server", server_main}, {"login", cmd_login},         {"logout", cmd_logout},
-    {"whoami", cmd_whoami},  {"templates", cmd_templates}, {"users", cmd_users},
-    {"tokens", cmd_tokens},  {"version", cmd_version},
+    {"server", server_main},
+    {"login", cmd_login},
+    {"logout", cmd_logout},
+    {"whoami", cmd_whoami},
+    {"users", cmd_users},
+    {"tokens", cmd_tokens},
+    {"templates", cmd_templates},
+    {"create", cmd_create},
+    {"start", cmd_start},
+    {"stop", cmd_stop},
+    {"restart", cmd_restart},
+    {"delete", cmd_delete},
+    {"list", cmd_list},
+    {"show", cmd_show},
+    {"logs", cmd_logs},
+    {"version", cmd_version},
 };
 
 int cli_main(int argc, char **argv)
@@ -69,6 +90,6 @@ int cli_main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc, argv);
-    fprintf(stderr, "berth: unknown command \"%s\"\n\n%s", argv[1], usage);
+    fprintf(stderr, "berth: unknown command \"%s\" (run `berth help` for the list)\n", argv[1]);
     return 2;
 }

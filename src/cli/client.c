@@ -5,6 +5,7 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/times.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -274,6 +275,8 @@ int client_json(struct client *c, const char *method, const char *path, const js
 }
 
 struct sse_state {
+    void (*progress)(void *arg);
+    int64_t last_progress_us;
     struct buf line;
     struct buf data;
     char event[64];
@@ -347,8 +350,28 @@ static size_t sse_header(char *ptr, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
+static int sse_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                        curl_off_t ulnow)
+{
+    struct sse_state *s = arg;
+    int64_t now = time_mono_us();
+    if (s->progress && now - s->last_progress_us >= 100000) {
+        s->last_progress_us = now;
+        s->progress(s->arg);
+    }
+    return 0;
+}
+
 int client_sse(struct client *c, const char *path,
-               int (*fn)(const char *event, const char *data, void *arg), void *arg, struct err *e)
+               int (*fn)(const char *event, const char *data, void *arg), void *arg,
+               struct err *e)
+{
+    return client_sse_progress(c, path, fn, NULL, arg, e);
+}
+
+int client_sse_progress(struct client *c, const char *path,
+                        int (*fn)(const char *event, const char *data, void *arg),
+                        void (*progress)(void *arg), void *arg, struct err *e)
 {
     CURL *curl = c->curl;
     curl_easy_reset(curl);
@@ -360,6 +383,7 @@ int client_sse(struct client *c, const char *path,
     buf_init(&s.errbody, 1024 * 1024);
     s.fn = fn;
     s.arg = arg;
+    s.progress = progress;
     struct curl_slist *h = headers(c, NULL, "text/event-stream");
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
@@ -367,6 +391,11 @@ int client_sse(struct client *c, const char *path,
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, sse_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &s);
+    if (progress) {
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, sse_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &s);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
     CURLcode rc = curl_easy_perform(curl);

@@ -46,6 +46,12 @@ int client_raw(struct client *c, const char *method, const char *path, const voi
 int client_sse(struct client *c, const char *path,
                int (*fn)(const char *event, const char *data, void *arg), void *arg, struct err *e);
 
+/* client_sse with a progress function called about ten times a second while the stream is
+ * open (for a spinner); progress may be NULL. */
+int client_sse_progress(struct client *c, const char *path,
+                        int (*fn)(const char *event, const char *data, void *arg),
+                        void (*progress)(void *arg), void *arg, struct err *e);
+
 /* The config file: reads url/token into the out pointers (heap strings, NULL when absent). */
 int cli_config_read(char **url, char **token);
 /* Writes url and token to the config file (0600, directory 0700). */

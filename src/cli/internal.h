@@ -41,6 +41,13 @@ int cli_template_by_name(struct client *c, const char *name, json_t **out, struc
 /* "3 minutes ago"-style age of an RFC 3339 time, into buf. */
 void cli_age(const char *rfc3339, char *buf, size_t size);
 
+/* Follows a build's logs to its end (progress on a terminal, plain lines otherwise), then
+ * fetches the build (*build, new reference). */
+int cli_follow_build(struct client *c, const char *build_id, const char *label, json_t **build,
+                     struct err *e);
+/* 0 when the build succeeded, else an error saying how it ended. */
+int cli_build_outcome(const json_t *build, struct err *e);
+
 /* Commands. Each returns the process exit status. */
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
@@ -48,5 +55,13 @@ int cmd_whoami(int argc, char **argv);
 int cmd_templates(int argc, char **argv);
 int cmd_users(int argc, char **argv);
 int cmd_tokens(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "base/err.h"
 #include "identity/identity.h"
+#include "pubsub/pubsub.h"
 #include "store/store.h"
 
 struct server_dirs {
@@ -20,8 +21,9 @@ void server_dirs_close(struct server_dirs *d);
 /* Writes "<access url>\n<listen address>\n" to <data-dir>/server.url atomically. */
 int server_write_url(struct server_dirs *d, const char *access_url, const char *addr,
                      struct err *e);
-/* --dev on an empty store: creates an owner and a token and prints them once on stdout. */
-int server_dev_bootstrap(struct store *st, struct identity *id, const char *access_url,
-                         struct err *e);
+/* --dev: on an empty store creates an owner and a token and prints them once on stdout; and
+ * creates the built-in `local` template when no template has that name. */
+int server_dev_bootstrap(struct store *st, struct pubsub *ps, struct identity *id,
+                         const char *data_dir, const char *access_url, struct err *e);
 
 #endif

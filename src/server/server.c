@@ -2,6 +2,7 @@
 #include "server/server.h"
 
 #include "api/api.h"
+#include "build/build.h"
 #include "base/flags.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -15,6 +16,8 @@
 #include "template/template.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +137,8 @@ int server_run(struct server_config *cfg)
     struct provisioner *prov = NULL;
     struct http_server *http = NULL;
     char *access_url = NULL;
+    struct build_runner runner;
+    memset(&runner, 0, sizeof runner);
 
     if (cfg->postgres_url) {
         fprintf(stderr, "berth: --postgres-url: PostgreSQL is not supported yet; omit it to use "
@@ -171,13 +176,26 @@ int server_run(struct server_config *cfg)
                                  : str_printf("http://%s", http_server_addr(http));
     api.access_url = access_url;
 
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    runner.st = st;
+    runner.ps = ps;
+    runner.access_url = access_url;
+    runner.berth_bin = exe;
+    runner.workspaces_dir = str_printf("%s/workspaces", dirs.data_dir);
+    runner.scratch_dir = str_printf("%s/builds", dirs.data_dir);
+    mkdir(runner.scratch_dir, 0700);
     struct provisioner_config pc = {.runners = cfg->provisioners, .worker_id = dirs.replica_id};
     pc.handlers[JOB_TEMPLATE_VERSION_IMPORT].run = template_import_run;
+    pc.handlers[JOB_WORKSPACE_BUILD].run = build_job_run;
+    pc.handlers[JOB_WORKSPACE_BUILD].abandoned = build_job_abandoned;
+    pc.handlers[JOB_WORKSPACE_BUILD].arg = &runner;
     prov = provisioner_start(st, ps, &pc, &e);
     if (!prov)
         goto out;
 
-    if (cfg->dev && server_dev_bootstrap(st, id, access_url, &e) < 0)
+    if (cfg->dev && server_dev_bootstrap(st, ps, id, dirs.data_dir, access_url, &e) < 0)
         goto out;
     log_info("server", "listening on http://%s (access URL %s, data dir %s)",
              http_server_addr(http), access_url, dirs.data_dir);
@@ -205,6 +223,8 @@ out:
     store_close(st);
     server_dirs_close(&dirs);
     free(access_url);
+    free(runner.workspaces_dir);
+    free(runner.scratch_dir);
     return status;
 }
 

@@ -7,9 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOB_COLS                                                                                   \
-    "id, type, created_at, updated_at, started_at, canceled_at, completed_at, error, error_code, " \
-    "initiator_id, file_id, input, worker_id, logs_length, logs_overflowed, job_status"
+#define JOB_COLS STORE_JOB_COLS_P("")
 
 void job_clear(struct job *j)
 {
@@ -28,26 +26,31 @@ static enum job_status status_parse(const char *s)
     return JOB_FAILED;
 }
 
-static void job_read(struct db_q *q, struct job *j)
+void store_job_read(struct db_q *q, int c, struct job *j)
 {
     memset(j, 0, sizeof *j);
-    db_col_copy(q, 0, j->id, sizeof j->id);
-    j->type = strcmp(db_col_text(q, 1), "workspace_build") == 0 ? JOB_WORKSPACE_BUILD
-                                                                : JOB_TEMPLATE_VERSION_IMPORT;
-    j->created_at = db_col_int(q, 2);
-    j->updated_at = db_col_int(q, 3);
-    j->started_at = db_col_time(q, 4);
-    j->canceled_at = db_col_time(q, 5);
-    j->completed_at = db_col_time(q, 6);
-    j->error = db_col_dup(q, 7);
-    db_col_copy(q, 8, j->error_code, sizeof j->error_code);
-    db_col_copy(q, 9, j->initiator_id, sizeof j->initiator_id);
-    db_col_copy(q, 10, j->file_id, sizeof j->file_id);
-    j->input = db_col_dup(q, 11);
-    db_col_copy(q, 12, j->worker_id, sizeof j->worker_id);
-    j->logs_length = db_col_int(q, 13);
-    j->logs_overflowed = db_col_bool(q, 14);
-    j->status = status_parse(db_col_text(q, 15));
+    db_col_copy(q, c + 0, j->id, sizeof j->id);
+    j->type = strcmp(db_col_text(q, c + 1), "workspace_build") == 0 ? JOB_WORKSPACE_BUILD
+                                                                    : JOB_TEMPLATE_VERSION_IMPORT;
+    j->created_at = db_col_int(q, c + 2);
+    j->updated_at = db_col_int(q, c + 3);
+    j->started_at = db_col_time(q, c + 4);
+    j->canceled_at = db_col_time(q, c + 5);
+    j->completed_at = db_col_time(q, c + 6);
+    j->error = db_col_dup(q, c + 7);
+    db_col_copy(q, c + 8, j->error_code, sizeof j->error_code);
+    db_col_copy(q, c + 9, j->initiator_id, sizeof j->initiator_id);
+    db_col_copy(q, c + 10, j->file_id, sizeof j->file_id);
+    j->input = db_col_dup(q, c + 11);
+    db_col_copy(q, c + 12, j->worker_id, sizeof j->worker_id);
+    j->logs_length = db_col_int(q, c + 13);
+    j->logs_overflowed = db_col_bool(q, c + 14);
+    j->status = status_parse(db_col_text(q, c + 15));
+}
+
+static void job_read(struct db_q *q, struct job *j)
+{
+    store_job_read(q, 0, j);
 }
 
 int store_job_insert(struct store *st, const struct job *j, struct err *e)

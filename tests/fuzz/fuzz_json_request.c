@@ -34,6 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct template_version_create vc;
     api_decode_version_create(body, &vc, &e);
     err_clear(&e);
+    struct build_param_value params[API_MAX_PARAMS];
+    struct workspace_create wc;
+    api_decode_workspace_create(body, &wc, params, &e);
+    err_clear(&e);
+    struct build_request br;
+    api_decode_build_create(body, &br, params, &e);
+    err_clear(&e);
     const char *id;
     api_decode_promote(body, &id, &e);
     err_clear(&e);
