@@ -106,8 +106,8 @@ static void get_by_number(struct http_request *req, void *arg)
     struct workspace ws;
     struct workspace_build b;
     int64_t number;
-    if (store_workspace_get_by_name(api->st, owner.id, http_request_param(req, "name"), &ws,
-                                    NULL) < 0) {
+    if (store_workspace_get_by_name(api->st, owner.id, http_request_param(req, "name"), &ws, NULL) <
+        0) {
         rbac_not_found(&e);
         api_fail(req, &e);
         return;
@@ -144,7 +144,8 @@ static void cancel(struct http_request *req, void *arg)
     memset(&t, 0, sizeof t);
     struct rbac_object obj = {RBAC_WORKSPACE, ws.id, ws.owner_id};
     const char *expect = http_request_query(req, "expect_status");
-    if (rbac_authorize(&sub, RBAC_UPDATE, &obj, &e) < 0 || store_job_get(api->st, b.job_id, &job, &e) < 0 ||
+    if (rbac_authorize(&sub, RBAC_UPDATE, &obj, &e) < 0 ||
+        store_job_get(api->st, b.job_id, &job, &e) < 0 ||
         store_template_get(api->st, ws.template_id, &t, &e) < 0)
         goto fail;
     if (expect && strcmp(expect, "running") != 0 && strcmp(expect, "pending") != 0) {
@@ -238,8 +239,8 @@ void api_builds_register(struct http_server *srv, struct api *api)
 {
     http_server_route(srv, HTTP_GET, "/api/v2/workspacebuilds/{id}", HTTP_ROUTE_INLINE, 0, get,
                       api);
-    http_server_route(srv, HTTP_PATCH, "/api/v2/workspacebuilds/{id}/cancel", HTTP_ROUTE_INLINE,
-                      0, cancel, api);
+    http_server_route(srv, HTTP_PATCH, "/api/v2/workspacebuilds/{id}/cancel", HTTP_ROUTE_INLINE, 0,
+                      cancel, api);
     http_server_route(srv, HTTP_GET, "/api/v2/workspacebuilds/{id}/logs", HTTP_ROUTE_INLINE, 0,
                       logs, api);
     http_server_route(srv, HTTP_GET, "/api/v2/workspacebuilds/{id}/parameters", HTTP_ROUTE_INLINE,

@@ -158,8 +158,8 @@ int api_decode_workspace_create(const json_t *body, struct workspace_create *out
         jsonx_string(body, "template_version_id", JSONX_OPTIONAL, 64, &out->template_version_id,
                      e) < 0 ||
         jsonx_int(body, "ttl_ms", JSONX_OPTIONAL, &out->ttl_ms, &out->has_ttl, e) < 0 ||
-        jsonx_string(body, "autostart_schedule", JSONX_OPTIONAL, 256, &out->autostart_schedule,
-                     e) < 0 ||
+        jsonx_string(body, "autostart_schedule", JSONX_OPTIONAL, 256, &out->autostart_schedule, e) <
+            0 ||
         decode_params(body, params, &out->nparams, e) < 0)
         return -1;
     if (out->autostart_schedule && !*out->autostart_schedule)
@@ -167,10 +167,9 @@ int api_decode_workspace_create(const json_t *body, struct workspace_create *out
     return 0;
 }
 
-static const char *const reasons[] = {"initiator",     "cli",
-                                      "dashboard",     "ssh_connection",
-                                      "vscode_connection", "jetbrains_connection",
-                                      NULL};
+static const char *const reasons[] = {
+    "initiator", "cli", "dashboard", "ssh_connection", "vscode_connection", "jetbrains_connection",
+    NULL};
 
 int api_decode_build_create(const json_t *body, struct build_request *out,
                             struct build_param_value *params, struct err *e)

@@ -34,8 +34,8 @@ struct build_detail {
     struct resource_list resources;
     struct agent_list agents;
 };
-int api_load_build_detail(struct store *st, const struct workspace_build *b,
-                          struct build_detail *d, struct err *e);
+int api_load_build_detail(struct store *st, const struct workspace_build *b, struct build_detail *d,
+                          struct err *e);
 void build_detail_free(struct build_detail *d);
 
 struct build_render {

@@ -127,7 +127,8 @@ void api_job_logs(struct api *api, struct http_request *req, const char *job_id)
         api_fail(req, &e);
         return;
     }
-    if (http_request_query(req, "follow"))
+    const char *follow = http_request_query(req, "follow");
+    if (follow && strcmp(follow, "false") != 0 && strcmp(follow, "0") != 0)
         api_follow_job_logs(api, req, job_id, after);
     else
         api_list_job_logs(api, req, job_id, after);

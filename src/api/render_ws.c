@@ -13,8 +13,8 @@ void build_detail_free(struct build_detail *d)
     agent_list_free(&d->agents);
 }
 
-int api_load_build_detail(struct store *st, const struct workspace_build *b,
-                          struct build_detail *d, struct err *e)
+int api_load_build_detail(struct store *st, const struct workspace_build *b, struct build_detail *d,
+                          struct err *e)
 {
     memset(d, 0, sizeof *d);
     if (b->transition != TRANSITION_START)
@@ -111,8 +111,9 @@ void render_workspace(struct jw *w, const struct workspace_view *v, const struct
     jw_kstr(w, "template_icon", v->template_icon);
     jw_kstr(w, "template_active_version_id", v->template_active_version_id);
     jw_kbool(w, "template_require_active_version", v->template_require_active_version);
-    jw_kbool(w, "outdated", v->has_build && strcmp(v->build.template_version_id,
-                                                     v->template_active_version_id) != 0);
+    jw_kbool(w, "outdated",
+             v->has_build &&
+                 strcmp(v->build.template_version_id, v->template_active_version_id) != 0);
     jw_key(w, "latest_build");
     if (v->has_build) {
         struct build_render br = {.build = &v->build,

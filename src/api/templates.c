@@ -103,7 +103,12 @@ static void patch(struct http_request *req, void *arg)
         api_fail(req, &e);
         return;
     }
+    struct rbac_object obj = {RBAC_TEMPLATE, t.id, NULL};
     template_row_clear(&t);
+    if (rbac_authorize(&sub, RBAC_UPDATE, &obj, &e) < 0) {
+        api_fail(req, &e);
+        return;
+    }
     json_t *body = api_body(req);
     if (!body)
         return;

@@ -102,8 +102,8 @@ static void get_by_name(struct http_request *req, void *arg)
     struct workspace ws;
     struct err e = ERR_INIT;
     struct rbac_object obj = {RBAC_WORKSPACE, NULL, owner.id};
-    if (store_workspace_get_by_name(api->st, owner.id, http_request_param(req, "name"), &ws,
-                                    NULL) < 0) {
+    if (store_workspace_get_by_name(api->st, owner.id, http_request_param(req, "name"), &ws, NULL) <
+        0) {
         rbac_not_found(&e);
         api_fail(req, &e);
         return;
@@ -278,8 +278,8 @@ static void watch(struct http_request *req, void *arg)
     struct watcher *wt = xcalloc(1, sizeof *wt);
     wt->api = api;
     str_copy(wt->id, sizeof wt->id, ws.id);
-    wt->stream = http_stream_start(req, 200, "text/event-stream", PING_MS,
-                                   "event: ping\ndata: {}\n\n");
+    wt->stream =
+        http_stream_start(req, 200, "text/event-stream", PING_MS, "event: ping\ndata: {}\n\n");
     http_stream_on_close(wt->stream, watcher_closed, wt);
     http_stream_on_wake(wt->stream, watcher_send, wt);
     char channel[96];
@@ -352,12 +352,12 @@ void api_workspaces_register(struct http_server *srv, struct api *api)
 {
     http_server_route(srv, HTTP_POST, "/api/v2/users/{user}/workspaces", HTTP_ROUTE_INLINE, 0,
                       create, api);
-    http_server_route(srv, HTTP_GET, "/api/v2/users/{user}/workspace/{name}", HTTP_ROUTE_INLINE,
-                      0, get_by_name, api);
+    http_server_route(srv, HTTP_GET, "/api/v2/users/{user}/workspace/{name}", HTTP_ROUTE_INLINE, 0,
+                      get_by_name, api);
     http_server_route(srv, HTTP_GET, "/api/v2/workspaces", HTTP_ROUTE_INLINE, 0, list, api);
     http_server_route(srv, HTTP_GET, "/api/v2/workspaces/{id}", HTTP_ROUTE_INLINE, 0, get, api);
-    http_server_route(srv, HTTP_GET, "/api/v2/workspaces/{id}/watch", HTTP_ROUTE_INLINE, 0,
-                      watch, api);
+    http_server_route(srv, HTTP_GET, "/api/v2/workspaces/{id}/watch", HTTP_ROUTE_INLINE, 0, watch,
+                      api);
     http_server_route(srv, HTTP_POST, "/api/v2/workspaces/{id}/builds", HTTP_ROUTE_INLINE, 0,
                       create_build, api);
     http_server_route(srv, HTTP_GET, "/api/v2/workspaces/{id}/builds", HTTP_ROUTE_INLINE, 0,

@@ -38,6 +38,9 @@ size_t str_copy(char *dst, size_t size, const char *src)
     if (size == 0)
         return n;
     size_t c = n < size - 1 ? n : size - 1;
+    /* Never leave half a UTF-8 character behind when cutting. */
+    while (c < n && c > 0 && ((unsigned char)src[c] & 0xC0) == 0x80)
+        c--;
     if (c)
         memcpy(dst, src, c);
     dst[c] = '\0';

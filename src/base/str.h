@@ -12,7 +12,8 @@
 /* printf into a new heap string. Never NULL. */
 char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *str_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-/* Copies src into dst[size] always NUL-terminating; returns strlen(src) (truncated if >= size). */
+/* Copies src into dst[size] always NUL-terminating, cutting (when it must) before a UTF-8
+ * continuation byte; returns strlen(src) (the copy was cut if that is >= size). */
 size_t str_copy(char *dst, size_t size, const char *src);
 /* snprintf that reports truncation: 0 when it fit, -1 when truncated. */
 int str_fmt(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STATE_MAX (1024 * 1024)
+#define STATE_MAX   (1024 * 1024)
 #define STAGE_SETUP "Setting up"
 
 static const char *stage_of(enum transition t)

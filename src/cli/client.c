@@ -87,7 +87,10 @@ int client_open(struct client *c, const struct cli_globals *g, bool need_token, 
     const char *env_url = getenv("BERTH_URL");
     const char *env_token = getenv("BERTH_SESSION_TOKEN");
     const char *url = g && g->url ? g->url : env_url && *env_url ? env_url : cfg_url;
-    const char *token = g && g->token ? g->token : env_token && *env_token ? env_token : cfg_token;
+    /* The saved token belongs to the saved server: never send it anywhere else. */
+    const char *saved = cfg_url && url && str_eq(url, cfg_url) ? cfg_token : NULL;
+    const char *token = g && g->token ? g->token : env_token && *env_token ? env_token : saved;
+    c->token_saved = token && token == saved;
     if (!url) {
         free(cfg_url);
         free(cfg_token);
@@ -363,8 +366,7 @@ static int sse_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_of
 }
 
 int client_sse(struct client *c, const char *path,
-               int (*fn)(const char *event, const char *data, void *arg), void *arg,
-               struct err *e)
+               int (*fn)(const char *event, const char *data, void *arg), void *arg, struct err *e)
 {
     return client_sse_progress(c, path, fn, NULL, arg, e);
 }

@@ -15,9 +15,10 @@
 #include <stddef.h>
 
 struct client {
-    char *url;   /* without a trailing slash */
-    char *token; /* may be NULL */
-    void *curl;  /* CURL* */
+    char *url;        /* without a trailing slash */
+    char *token;      /* may be NULL */
+    void *curl;       /* CURL* */
+    bool token_saved; /* the token came from the config file */
 };
 
 /* Global flags every client command accepts. */

@@ -49,12 +49,11 @@ int cmd_login(int argc, char **argv)
     const struct flag flags[] = {
         {"email", 0, FLAG_STRING, &email, NULL, "EMAIL", "log in with this e-mail"},
         {"password", 0, FLAG_STRING, &password, NULL, "PASSWORD", "and this password"},
-        {"token", 0, FLAG_STRING, &token, NULL, "TOKEN", "log in with an API token"},
     };
     struct cli_globals g;
     char **pos;
     int npos, ndash, status = 1;
-    int r = cli_parse(argc, argv, 2, login_usage, flags, 3, &g, &pos, &npos, &ndash);
+    int r = cli_parse(argc, argv, 2, login_usage, flags, 2, &g, &pos, &npos, &ndash);
     struct err e = ERR_INIT;
     struct client c;
     memset(&c, 0, sizeof c);
@@ -63,7 +62,7 @@ int cmd_login(int argc, char **argv)
         status = r < 0 ? 2 : 0;
         goto out;
     }
-    /* A --token given as a global flag belongs to the login. */
+    /* --token (a global flag) is the token to log in with. */
     if (g.token && !token)
         token = xstrdup(g.token);
     if (npos != 1) {
@@ -140,9 +139,12 @@ int cmd_logout(int argc, char **argv)
         client_json(&c, "POST", "/api/v2/users/logout", NULL, NULL, NULL, &e) < 0) {
         status = cli_fail(&e);
     } else {
-        char *path = cli_config_path();
-        unlink(path);
-        free(path);
+        /* Forget the saved session only when it is the one that was just ended. */
+        if (c.token_saved) {
+            char *path = cli_config_path();
+            unlink(path);
+            free(path);
+        }
         printf("Logged out of %s.\n", c.url);
     }
     client_close(&c);

@@ -148,7 +148,8 @@ static int prompt_params(struct wcmd *w, const json_t *t, json_t *params, struct
         bool given = false;
         size_t k;
         json_t *p;
-        json_array_foreach(params, k, p) given = given || strcmp(jsonx_get_str(p, "name", ""), name) == 0;
+        json_array_foreach(params, k, p) given =
+            given || strcmp(jsonx_get_str(p, "name", ""), name) == 0;
         if (given)
             continue;
         const char *desc = jsonx_get_str(d, "description", "");
@@ -186,8 +187,8 @@ int cmd_create(int argc, char **argv)
     if (cli_template_by_name(&w.c, w.template_name, &t, &e) < 0 ||
         params_json(&w.params, &params, &e) < 0 || prompt_params(&w, t, params, &e) < 0)
         goto fail;
-    body = json_pack("{s:s, s:s, s:O}", "name", w.pos[0], "template_id",
-                     jsonx_get_str(t, "id", ""), "rich_parameter_values", params);
+    body = json_pack("{s:s, s:s, s:O}", "name", w.pos[0], "template_id", jsonx_get_str(t, "id", ""),
+                     "rich_parameter_values", params);
     if (client_json(&w.c, "POST", "/api/v2/users/me/workspaces", body, &ws, NULL, &e) < 0)
         goto fail;
     status = follow_and_report(&w, json_object_get(ws, "latest_build"), "Creating", w.pos[0]);
@@ -262,8 +263,8 @@ int cmd_start(int argc, char **argv)
 
 int cmd_stop(int argc, char **argv)
 {
-    return simple_transition(argc, argv, "usage: berth stop NAME\n\nStops a workspace.\n",
-                             "stop", "Stopping");
+    return simple_transition(argc, argv, "usage: berth stop NAME\n\nStops a workspace.\n", "stop",
+                             "Stopping");
 }
 
 int cmd_restart(int argc, char **argv)
@@ -384,10 +385,9 @@ int cmd_show(int argc, char **argv)
         json_t *res, *agent;
         json_array_foreach(json_object_get(lb, "resources"), i, res)
         {
-            json_array_foreach(json_object_get(res, "agents"), k, agent)
-            printf("Agent:      %s (%s, %s)\n", jsonx_get_str(agent, "name", ""),
-                   jsonx_get_str(agent, "status", ""),
-                   jsonx_get_str(agent, "lifecycle_state", ""));
+            json_array_foreach(json_object_get(res, "agents"), k, agent) printf(
+                "Agent:      %s (%s, %s)\n", jsonx_get_str(agent, "name", ""),
+                jsonx_get_str(agent, "status", ""), jsonx_get_str(agent, "lifecycle_state", ""));
         }
     }
     json_decref(ws);

@@ -87,7 +87,8 @@ int http_router_match(struct http_server *s, struct http_request *r)
         const struct http_route *rt = &s->routes[i];
         if (!path_matches(rt, segs, (size_t)n))
             continue;
-        if (!(rt->methods & r->method)) {
+        unsigned m = r->method == HTTP_HEAD ? HTTP_GET : r->method; /* HEAD answers like GET */
+        if (!(rt->methods & m)) {
             path_matched = true;
             continue;
         }

@@ -92,6 +92,7 @@ int server_dirs_open(const char *data_dir, struct server_dirs *d, struct err *e)
     if (!realpath(data_dir, real))
         return err_set(e, ERR_INTERNAL, "data dir %s: %s", data_dir, strerror(errno));
     d->data_dir = xstrdup(real);
+    chmod(d->data_dir, 0700);
     char *lock = str_printf("%s/berth.lock", d->data_dir);
     d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     free(lock);

@@ -2,11 +2,11 @@
 #include "server/server.h"
 
 #include "api/api.h"
-#include "build/build.h"
 #include "base/flags.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "build/build.h"
 #include "http/http.h"
 #include "identity/identity.h"
 #include "provision/provision.h"
@@ -17,11 +17,11 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *usage =
@@ -153,6 +153,7 @@ int server_run(struct server_config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    umask(077); /* the database, its journal and build scratch copies are private */
     if (server_dirs_open(cfg->data_dir, &dirs, &e) < 0)
         goto out;
     char *db = str_printf("sqlite:%s/berth.db", dirs.data_dir);

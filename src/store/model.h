@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NAME_MAX_LEN       64 /* usernames, template, version, workspace, agent names */
+#define NAME_MAX_LEN       64  /* usernames, template, version, workspace, agent names */
+#define DISPLAY_MAX_LEN    256 /* display names and script names: 64 characters of UTF-8 */
 #define EMAIL_MAX_LEN      254
 #define HASH_HEX_LEN       64 /* a file's id */
 #define API_KEY_ID_LEN     10
@@ -62,7 +63,7 @@ struct file_row {
 struct template_row {
     char id[UUID_STR_LEN];
     char name[NAME_MAX_LEN + 1];
-    char display_name[NAME_MAX_LEN + 1];
+    char display_name[DISPLAY_MAX_LEN + 1];
     char *description;
     char *icon;
     char active_version_id[UUID_STR_LEN];
@@ -84,7 +85,7 @@ struct template_version {
     char *readme;
     char file_id[HASH_HEX_LEN + 1];
     char job_id[UUID_STR_LEN];
-    char display_name[NAME_MAX_LEN + 1];
+    char display_name[DISPLAY_MAX_LEN + 1];
     char *description;
     char *icon;
     char *provision;
@@ -96,7 +97,7 @@ struct template_version {
 
 struct version_param {
     char name[NAME_MAX_LEN + 1];
-    char display_name[NAME_MAX_LEN + 1];
+    char display_name[DISPLAY_MAX_LEN + 1];
     char *description;
     char type[16]; /* string | number | bool | list(string) */
     bool mutable_;
@@ -121,7 +122,7 @@ struct version_agent {
 
 struct version_script {
     char agent_name[NAME_MAX_LEN + 1];
-    char name[NAME_MAX_LEN + 1];
+    char name[DISPLAY_MAX_LEN + 1];
     char *script;
     bool run_on_start, run_on_stop, start_blocks_login;
     int64_t timeout_seconds;
@@ -241,7 +242,7 @@ struct workspace_agent {
 };
 
 struct agent_script {
-    char name[NAME_MAX_LEN + 1];
+    char name[DISPLAY_MAX_LEN + 1];
     char *script;
     bool run_on_start, run_on_stop, start_blocks_login;
     int64_t timeout_seconds;

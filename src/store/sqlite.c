@@ -113,7 +113,7 @@ static int exec_simple(sqlite3 *h, const char *sql, struct err *e)
     char *msg = NULL;
     int rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        err_set(e, ERR_INTERNAL, "database error (%s): %s", sql, msg ? msg : sqlite3_errstr(rc));
+        err_set(e, ERR_INTERNAL, "database error: %s", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         return -1;
     }

@@ -235,7 +235,7 @@ struct workspace_view {
     struct workspace ws;
     char owner_name[NAME_MAX_LEN + 1];
     char template_name[NAME_MAX_LEN + 1];
-    char template_display_name[NAME_MAX_LEN + 1];
+    char template_display_name[DISPLAY_MAX_LEN + 1];
     char template_icon[256];
     char template_active_version_id[UUID_STR_LEN];
     bool template_require_active_version;

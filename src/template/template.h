@@ -83,8 +83,8 @@ int template_version_get(struct store *st, const struct subject *sub, const char
 /* True when s may read the version (attached versions: anyone who reads templates). */
 bool template_version_readable(const struct subject *sub, const struct template_version *v);
 
-/* Names: templates and versions use letters, digits and single '-', '_' or '.' separators
- * (templates: [a-zA-Z0-9](-?[a-zA-Z0-9])*), up to 64 characters. */
+/* Names: templates are [a-zA-Z0-9](-?[a-zA-Z0-9])*; versions are letters and digits with single
+ * '-', '_' or '.' separators. Both at most 64 characters. */
 bool template_name_valid(const char *name);
 bool template_version_name_valid(const char *name);
 
