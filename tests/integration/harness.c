@@ -493,3 +493,76 @@ void rmrf(const char *path)
 {
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+json_t *make_template(struct server *s, const char *name, const char *const *files)
+{
+    char *dir = make_dir(s, files);
+    json_t *v = push_version(s, s->owner_token, dir, NULL);
+    free(dir);
+    const char *st = jsonx_get_str(json_object_get(v, "job"), "status", "");
+    if (strcmp(st, "succeeded") != 0)
+        fail_msg("import of %s: %s %s", name, st,
+                 jsonx_get_str(json_object_get(v, "job"), "error", ""));
+    char *body =
+        fmt("{\"name\":\"%s\",\"template_version_id\":\"%s\"}", name, jsonx_get_str(v, "id", ""));
+    json_decref(v);
+    struct resp r;
+    if (http_req(s, "POST", "/api/v2/templates", s->owner_token, body, &r) != 201)
+        fail_msg("create template %s: %s", name, r.body);
+    free(body);
+    json_t *t = json_incref(r.json);
+    resp_free(&r);
+    return t;
+}
+
+json_t *add_version(struct server *s, const char *template_id, const char *const *files)
+{
+    char *dir = make_dir(s, files);
+    json_t *v = push_version(s, s->owner_token, dir, template_id);
+    free(dir);
+    return v;
+}
+
+void promote(struct server *s, const char *template_id, const char *version_id)
+{
+    char *path = fmt("/api/v2/templates/%s/versions", template_id);
+    char *body = fmt("{\"id\":\"%s\"}", version_id);
+    struct resp r;
+    if (http_req(s, "PATCH", path, s->owner_token, body, &r) != 200)
+        fail_msg("promote: %s", r.body);
+    resp_free(&r);
+    free(path);
+    free(body);
+}
+
+json_t *wait_build(struct server *s, const char *token, const char *build_id)
+{
+    char *path = fmt("/api/v2/workspacebuilds/%s", build_id);
+    int64_t deadline = time_mono_us() + 60 * 1000000LL;
+    for (;;) {
+        struct resp r;
+        if (http_req(s, "GET", path, token, NULL, &r) != 200)
+            fail_msg("get build: %s", r.body);
+        const char *st = jsonx_get_str(json_object_get(r.json, "job"), "status", "");
+        if (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 ||
+            strcmp(st, "canceled") == 0) {
+            json_t *b = json_incref(r.json);
+            resp_free(&r);
+            free(path);
+            return b;
+        }
+        resp_free(&r);
+        if (time_mono_us() > deadline)
+            fail_msg("build %s did not finish", build_id);
+        usleep(10000);
+    }
+}
+
+long post_build(struct server *s, const char *token, const char *workspace_id, const char *body,
+                struct resp *out)
+{
+    char *path = fmt("/api/v2/workspaces/%s/builds", workspace_id);
+    long st = http_req(s, "POST", path, token, body, out);
+    free(path);
+    return st;
+}

@@ -84,6 +84,19 @@ void *pack_dir(const char *dir, size_t *len);
 json_t *push_version(struct server *s, const char *token, const char *dir, const char *template_id);
 /* Polls GET /templateversions/{id} until its job is no longer pending or running. */
 json_t *wait_version(struct server *s, const char *token, const char *version_id);
+/* Pushes files as a new template named name (a version imported and promoted by creating the
+ * template) with the owner token; returns the Template JSON (new reference). */
+json_t *make_template(struct server *s, const char *name, const char *const *files);
+/* Pushes files as a new version of an existing template (not promoted); returns the version. */
+json_t *add_version(struct server *s, const char *template_id, const char *const *files);
+/* Promotes a version (owner token). */
+void promote(struct server *s, const char *template_id, const char *version_id);
+/* Polls GET /workspacebuilds/{id} until its job is terminal; returns the build (new ref). */
+json_t *wait_build(struct server *s, const char *token, const char *build_id);
+/* POST /workspaces/{id}/builds with body; returns the status, response in out. */
+long post_build(struct server *s, const char *token, const char *workspace_id, const char *body,
+                struct resp *out);
+
 /* Removes a directory tree. */
 void rmrf(const char *path);
 
