@@ -235,13 +235,14 @@ static void reap_once(struct provisioner *p)
         struct job *j = &hung.items[i];
         bool pending = j->started_at == 0;
         int64_t minutes = (pending ? p->cfg.hung_pending_ms : p->cfg.hung_running_ms) / 60000;
-        char *line = str_printf("berth: Build has been detected as %s for %lld minutes and will "
+        const char *what = j->type == JOB_WORKSPACE_BUILD ? "Build" : "Template import";
+        char *line = str_printf("berth: %s has been detected as %s for %lld minutes and will "
                                 "be terminated.",
-                                pending ? "pending" : "hung", (long long)minutes);
+                                what, pending ? "pending" : "hung", (long long)minutes);
         const char *lines[] = {"", "====================", line, "====================", ""};
-        char *error = str_printf("Build has been detected as %s for %lld minutes and has been "
+        char *error = str_printf("%s has been detected as %s for %lld minutes and has been "
                                  "terminated by the reaper.",
-                                 pending ? "pending" : "hung", (long long)minutes);
+                                 what, pending ? "pending" : "hung", (long long)minutes);
         log_warn("provision", "reaping job %s: %s", j->id, error);
         if (provision_fail_job(p->st, p->ps, j, error, lines, 5, &e) == 0)
             abandon(p, j);

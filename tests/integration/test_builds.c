@@ -434,6 +434,35 @@ static void test_server_killed_mid_build(void **state)
     json_decref(t);
 }
 
+static void test_watch_streams_each_change(void **state)
+{
+    struct ctx *c = *state;
+    const char *slowstop[] = {"berth.yaml", "provision: ./provision\n", "provision",
+                              "#!/bin/sh\n[ \"$1\" = stop ] && sleep 1\necho ok\n", NULL};
+    json_t *t = make_template(&c->s, "watch", slowstop);
+    json_t *ws = workspace(c, c->s.owner_token, jsonx_get_str(t, "id", ""), "w", NULL);
+    json_decref(wait_build(&c->s, c->s.owner_token, ws_build_id(ws)));
+    struct resp r;
+    assert_int_equal(post_build(&c->s, c->s.owner_token, jsonx_get_str(ws, "id", ""),
+                                "{\"transition\":\"stop\"}", &r),
+                     201);
+    resp_free(&r);
+    char *path = fmt("/api/v2/workspaces/%s/watch", jsonx_get_str(ws, "id", ""));
+    json_t *events = sse_collect(&c->s, path, c->s.owner_token, 3000);
+    free(path);
+    assert_true(json_array_size(events) >= 2);
+    const char *first =
+        jsonx_get_str(json_object_get(json_array_get(events, 0), "latest_build"), "status", "");
+    assert_true(strcmp(first, "pending") == 0 || strcmp(first, "stopping") == 0);
+    json_t *last = json_array_get(events, json_array_size(events) - 1);
+    assert_string_equal(jsonx_get_str(json_object_get(last, "latest_build"), "status", ""),
+                        "stopped");
+    assert_string_equal(jsonx_get_str(last, "id", ""), jsonx_get_str(ws, "id", ""));
+    json_decref(events);
+    json_decref(ws);
+    json_decref(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_and_lingering_children, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_followed_from_the_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_killed_mid_build, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_streams_each_change, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,12 +189,88 @@ static void test_failures_exit_nonzero_with_the_message(void **state)
     free(out);
 }
 
+static void test_workspace_lifecycle_from_the_cli(void **state)
+{
+    struct server *s = *state;
+    const char *files[] = {
+        "berth.yaml",
+        "provision: ./provision\nparameters:\n  - {name: project, type: string}\n"
+        "  - {name: size, type: string, default: small}\n",
+        "provision",
+        "#!/bin/sh\necho \"$1 $BERTH_WORKSPACE_NAME project=$BERTH_PARAM_PROJECT "
+        "size=$BERTH_PARAM_SIZE\"\n",
+        NULL};
+    char *dir = make_dir(s, files);
+    const char *push[] = {"templates", "push", "proj", "-d", dir, NULL};
+    char *out = cli(s, s->owner_token, 0, NULL, push);
+    free(out);
+    /* Parameters from the command line; the build's logs stream to the terminal (stderr). */
+    const char *create[] = {"create",        "dev",         "-t",         "proj", "--parameter",
+                            "project=berth", "--parameter", "size=large", NULL};
+    char *o, *e;
+    assert_int_equal(run_cli(s, s->owner_token, NULL, create, &o, &e), 0);
+    assert_non_null(strstr(e, "start dev project=berth size=large"));
+    assert_non_null(strstr(o, "Workspace dev is running."));
+    free(o);
+    free(e);
+    /* A missing required parameter: the server's message, exit 1, nothing created. */
+    const char *bad[] = {"create", "dev2", "-t", "proj", NULL};
+    out = cli(s, s->owner_token, 1, "Unable to validate parameter \"project\"", bad);
+    free(out);
+    const char *stop[] = {"stop", "dev", NULL};
+    assert_int_equal(run_cli(s, s->owner_token, NULL, stop, &o, &e), 0);
+    assert_non_null(strstr(e, "stop dev project=berth size=large"));
+    assert_non_null(strstr(o, "Workspace dev is stopped."));
+    free(o);
+    free(e);
+    /* On a template that requires the active version, start moves to it and says so. */
+    const char *v2[] = {"templates", "push", "proj", "-d", dir, "--activate", NULL};
+    out = cli(s, s->owner_token, 0, NULL, v2);
+    free(out);
+    const char *rav[] = {"templates", "edit", "proj", "--require-active-version=true", NULL};
+    out = cli(s, s->owner_token, 0, NULL, rav);
+    free(out);
+    const char *start[] = {"start", "dev", NULL};
+    assert_int_equal(run_cli(s, s->owner_token, NULL, start, &o, &e), 0);
+    assert_non_null(strstr(e, "The template requires the active version: starting dev on it"));
+    assert_non_null(strstr(o, "Workspace dev is running."));
+    free(o);
+    free(e);
+    const char *list[] = {"list", "-o", "json", NULL};
+    out = cli(s, s->owner_token, 0, NULL, list);
+    json_error_t je;
+    json_t *arr = json_loads(out, 0, &je);
+    assert_int_equal(json_array_size(arr), 1);
+    json_t *lb = json_object_get(json_array_get(arr, 0), "latest_build");
+    assert_string_equal(jsonx_get_str(lb, "template_version_name", ""), "v2");
+    assert_int_equal(json_integer_value(json_object_get(lb, "build_number")), 3);
+    json_decref(arr);
+    free(out);
+    const char *logs[] = {"logs", "dev", "--build", "1", NULL};
+    out = cli(s, s->owner_token, 0, NULL, logs);
+    assert_non_null(strstr(out, "start dev project=berth size=large"));
+    free(out);
+    const char *del[] = {"delete", "dev", "-y", NULL};
+    out = cli(s, s->owner_token, 0, NULL, del);
+    assert_non_null(strstr(out, "Workspace dev is deleted."));
+    free(out);
+    const char *list2[] = {"list", NULL};
+    out = cli(s, s->owner_token, 0, NULL, list2);
+    assert_non_null(strstr(out, "No workspaces yet"));
+    free(out);
+    const char *show[] = {"show", "dev", NULL};
+    out = cli(s, s->owner_token, 1, "workspace \"dev\" not found", show);
+    free(out);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_login_push_promote_edit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_exit_nonzero_with_the_message, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_workspace_lifecycle_from_the_cli, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
