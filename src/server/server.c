@@ -16,6 +16,7 @@
 #include "template/template.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -114,6 +115,14 @@ void server_config_free(struct server_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 static int wait_for_signal(void)
 {
     sigset_t set;
@@ -186,6 +195,8 @@ int server_run(struct server_config *cfg)
     runner.berth_bin = exe;
     runner.workspaces_dir = str_printf("%s/workspaces", dirs.data_dir);
     runner.scratch_dir = str_printf("%s/builds", dirs.data_dir);
+    /* Scratch copies left by builds a crash interrupted are useless now. */
+    nftw(runner.scratch_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     mkdir(runner.scratch_dir, 0700);
     struct provisioner_config pc = {.runners = cfg->provisioners, .worker_id = dirs.replica_id};
     pc.handlers[JOB_TEMPLATE_VERSION_IMPORT].run = template_import_run;
