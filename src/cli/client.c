@@ -7,7 +7,7 @@
 #include "base/str.h"
 #include "base/times.h"
 
-#include <curl/curl.h>
+#include "base/curlx.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

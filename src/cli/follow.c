@@ -6,7 +6,7 @@
 #include "base/times.h"
 #include "cli/internal.h"
 
-#include <curl/curl.h>
+#include "base/curlx.h"
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

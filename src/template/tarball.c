@@ -5,14 +5,13 @@
  * Packing a directory lives in tarball_pack.c.
  */
 #include "template/tarball.h"
+#include "template/archivex.h"
 
 #include "base/map.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "template/internal.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -4,14 +4,13 @@
  * symbolic link is reported, never followed) collecting paths, then sort them and write a pax
  * (restricted) archive with fixed metadata through libarchive into the caller's buffer.
  */
+#include "template/archivex.h"
 #include "template/tarball.h"
 
 #include "base/mem.h"
 #include "base/str.h"
 #include "template/internal.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
