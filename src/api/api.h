@@ -14,10 +14,13 @@
 #include "pubsub/pubsub.h"
 #include "store/store.h"
 
+struct agentconn;
+
 struct api {
     struct store *st;
     struct pubsub *ps;
     struct identity *id;
+    struct agentconn *ac;
     const char *access_url; /* how users and agents reach the server */
     const char *version;
 };

@@ -74,5 +74,6 @@ void api_templates_register(struct http_server *srv, struct api *api);
 void api_versions_register(struct http_server *srv, struct api *api);
 void api_workspaces_register(struct http_server *srv, struct api *api);
 void api_builds_register(struct http_server *srv, struct api *api);
+void api_agents_register(struct http_server *srv, struct api *api);
 
 #endif

@@ -1,6 +1,7 @@
 /* cli.c - top-level command dispatch. */
 #include "cli/cli.h"
 
+#include "agent/agent.h"
 #include "base/secure.h"
 #include "cli/internal.h"
 #include "server/server.h"
@@ -14,6 +15,7 @@ static const char *usage =
     "\n"
     "Server:\n"
     "  server                 run the control plane (berth server --help)\n"
+    "  agent                  run inside a workspace (started by the template)\n"
     "\n"
     "Account:\n"
     "  login URL              log in and remember the server and token\n"
@@ -29,6 +31,7 @@ static const char *usage =
     "  list                   list your workspaces\n"
     "  show NAME              show a workspace\n"
     "  logs NAME [-f]         print (or follow) the logs of its latest build\n"
+    "  exec NAME -- CMD...    run a command in a workspace; exits with its status\n"
     "\n"
     "Templates:\n"
     "  templates push NAME    upload a new version from a directory\n"
@@ -55,11 +58,13 @@ static int cmd_version(int argc, char **argv)
 }
 
 static const struct command commands[] = {
-    {"server", server_main},      {"login", cmd_login},     {"logout", cmd_logout},
+    {"server", server_main},
+    {"agent", agent_main},      {"login", cmd_login},     {"logout", cmd_logout},
     {"whoami", cmd_whoami},       {"users", cmd_users},     {"tokens", cmd_tokens},
     {"templates", cmd_templates}, {"create", cmd_create},   {"start", cmd_start},
     {"stop", cmd_stop},           {"restart", cmd_restart}, {"delete", cmd_delete},
     {"list", cmd_list},           {"show", cmd_show},       {"logs", cmd_logs},
+    {"exec", cmd_exec},
     {"version", cmd_version},
 };
 

@@ -368,12 +368,13 @@ static int sse_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_of
 int client_sse(struct client *c, const char *path,
                int (*fn)(const char *event, const char *data, void *arg), void *arg, struct err *e)
 {
-    return client_sse_progress(c, path, fn, NULL, arg, e);
+    return client_sse_progress(c, path, fn, NULL, arg, 0, e);
 }
 
 int client_sse_progress(struct client *c, const char *path,
                         int (*fn)(const char *event, const char *data, void *arg),
-                        void (*progress)(void *arg), void *arg, struct err *e)
+                        void (*progress)(void *arg), void *arg, long timeout_ms,
+                        struct err *e)
 {
     CURL *curl = c->curl;
     curl_easy_reset(curl);
@@ -400,9 +401,13 @@ int client_sse_progress(struct client *c, const char *path,
     }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    if (timeout_ms > 0)
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
     CURLcode rc = curl_easy_perform(curl);
     curl_slist_free_all(h);
     int r = 0;
+    if (rc == CURLE_OPERATION_TIMEDOUT && timeout_ms > 0)
+        rc = CURLE_OK; /* the caller's time limit, not a failure */
     if (s.status && (s.status < 200 || s.status >= 300))
         r = response_error(s.status, &s.errbody, e);
     else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && s.stopped))

@@ -48,10 +48,12 @@ int client_sse(struct client *c, const char *path,
                int (*fn)(const char *event, const char *data, void *arg), void *arg, struct err *e);
 
 /* client_sse with a progress function called about ten times a second while the stream is
- * open (for a spinner); progress may be NULL. */
+ * open (for a spinner; may be NULL) and a time limit (timeout_ms 0 = none; when it passes the
+ * call returns 0 as if the stream had ended). */
 int client_sse_progress(struct client *c, const char *path,
                         int (*fn)(const char *event, const char *data, void *arg),
-                        void (*progress)(void *arg), void *arg, struct err *e);
+                        void (*progress)(void *arg), void *arg, long timeout_ms,
+                        struct err *e);
 
 /* The config file: reads url/token into the out pointers (heap strings, NULL when absent). */
 int cli_config_read(char **url, char **token);

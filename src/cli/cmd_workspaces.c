@@ -105,6 +105,9 @@ static int follow_and_report(struct wcmd *w, const json_t *b, const char *verb, 
     if (cli_follow_build(&w->c, jsonx_get_str(b, "id", ""), label, &final, &e) < 0 ||
         cli_build_outcome(final, &e) < 0)
         goto fail;
+    bool start = strcmp(jsonx_get_str(final, "transition", ""), "start") == 0;
+    if (start && cli_wait_agents(&w->c, jsonx_get_str(final, "workspace_id", ""), &e) < 0)
+        goto fail;
     if (cli_json(&w->g)) {
         char *path = str_printf("/api/v2/workspaces/%s", jsonx_get_str(final, "workspace_id", ""));
         if (client_json(&w->c, "GET", path, NULL, &ws, NULL, &e) < 0) {
@@ -114,7 +117,8 @@ static int follow_and_report(struct wcmd *w, const json_t *b, const char *verb, 
         free(path);
         cli_print_json(ws);
     } else {
-        printf("Workspace %s is %s.\n", name, jsonx_get_str(final, "status", "?"));
+        printf("Workspace %s is %s.\n", name,
+               start ? "ready" : jsonx_get_str(final, "status", "?"));
     }
     status = 0;
     goto out;

@@ -45,6 +45,9 @@ void cli_age(const char *rfc3339, char *buf, size_t size);
  * fetches the build (*build, new reference). */
 int cli_follow_build(struct client *c, const char *build_id, const char *label, json_t **build,
                      struct err *e);
+/* Waits until every agent of the workspace's latest build finished starting (printing their
+ * startup output); an error says why one is not ready (script failed, never connected). */
+int cli_wait_agents(struct client *c, const char *workspace_id, struct err *e);
 /* 0 when the build succeeded, else an error saying how it ended. */
 int cli_build_outcome(const json_t *build, struct err *e);
 
@@ -63,5 +66,6 @@ int cmd_delete(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 
 #endif

@@ -1,6 +1,7 @@
 /* server.c - `berth server`: wires the modules together and runs until a signal. */
 #include "server/server.h"
 
+#include "agentconn/agentconn.h"
 #include "api/api.h"
 #include "base/flags.h"
 #include "base/log.h"
@@ -144,6 +145,7 @@ int server_run(struct server_config *cfg)
     struct pubsub *ps = NULL;
     struct identity *id = NULL;
     struct provisioner *prov = NULL;
+    struct agentconn *ac = NULL;
     struct http_server *http = NULL;
     char *access_url = NULL;
     struct build_runner runner;
@@ -172,13 +174,15 @@ int server_run(struct server_config *cfg)
         goto out;
     ps = pubsub_new();
     id = identity_new(st, NULL);
+    struct agentconn_config acc = {.replica_id = dirs.replica_id};
+    ac = agentconn_new(st, ps, &acc);
 
     struct http_config hc = {
         .listen = cfg->listen, .loops = cfg->http_loops, .workers = cfg->http_workers};
     http = http_server_new(&hc, &e);
     if (!http)
         goto out;
-    struct api api = {.st = st, .ps = ps, .id = id, .version = BERTH_VERSION};
+    struct api api = {.st = st, .ps = ps, .id = id, .ac = ac, .version = BERTH_VERSION};
     api_register(http, &api);
     if (http_server_start(http, &e) < 0)
         goto out;
@@ -230,6 +234,7 @@ out:
         http_server_stop(http);
     provisioner_stop(prov);
     http_server_free(http);
+    agentconn_free(ac);
     identity_free(id);
     pubsub_free(ps);
     store_close(st);

@@ -114,7 +114,8 @@ int store_job_heartbeat(struct store *st, const char *id, const char *worker_id,
     if (db_query(&q, st,
                  "UPDATE provisioner_jobs SET updated_at = ?3"
                  " WHERE id = ?1 AND worker_id = ?2 AND completed_at IS NULL"
-                 " RETURNING canceled_at IS NOT NULL",
+                 /* Not "RETURNING canceled_at IS NOT NULL": SQLite 3.40 answers 1 for a NULL. */
+                 " RETURNING canceled_at",
                  e) < 0)
         return -1;
     db_bind_text(&q, 1, id);
@@ -122,7 +123,7 @@ int store_job_heartbeat(struct store *st, const char *id, const char *worker_id,
     db_bind_int(&q, 3, now);
     int r = db_step(&q, e);
     if (r > 0) {
-        *canceled = db_col_bool(&q, 0);
+        *canceled = !db_col_null(&q, 0);
         while (db_step(&q, NULL) > 0)
             ;
     }

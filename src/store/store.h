@@ -321,4 +321,63 @@ int store_agent_scripts(struct store *st, const char *agent_id, struct agent_scr
                         struct err *e);
 void agent_script_list_free(struct agent_script_list *l);
 
+/* Who an agent token belongs to: the agent, its build and workspace, and the workspace's
+ * latest build (for the "only the latest start build's agents" rule). */
+struct agent_auth {
+    struct workspace_agent agent;
+    char build_id[UUID_STR_LEN];
+    int64_t build_number;
+    enum transition build_transition;
+    char workspace_id[UUID_STR_LEN];
+    char workspace_name[NAME_MAX_LEN + 1];
+    char owner_id[UUID_STR_LEN];
+    char owner_name[NAME_MAX_LEN + 1];
+    bool workspace_deleted;
+    int64_t latest_number;
+    enum transition latest_transition;
+    enum job_status latest_status;
+    int64_t latest_start_before; /* the highest start build number below the latest, or 0 */
+};
+void agent_auth_clear(struct agent_auth *a);
+/* ERR_NOT_FOUND when no agent has a token with that hash. */
+int store_agent_auth(struct store *st, const unsigned char hash[32], struct agent_auth *out,
+                     struct err *e);
+/* Where an agent lives: its workspace, owner and build. ERR_NOT_FOUND for unknown agents. */
+int store_agent_location(struct store *st, const char *agent_id, char workspace_id[UUID_STR_LEN],
+                         char owner_id[UUID_STR_LEN], char build_id[UUID_STR_LEN], struct err *e);
+/* Applies a lifecycle report: "starting" sets started_at and clears ready_at; ready,
+ * start_timeout and start_error set ready_at (and started_at when unset); "off" sets
+ * disconnected_at. */
+int store_agent_set_lifecycle(struct store *st, const char *id, enum agent_lifecycle state,
+                              int64_t now, struct err *e);
+/* The agent's request stream opened: first_connected_at (once), last_connected_at, the replica,
+ * and disconnected_at cleared. */
+int store_agent_connected(struct store *st, const char *id, int64_t now, const char *replica,
+                          struct err *e);
+/* The stream closed: disconnected_at = now. */
+int store_agent_disconnected(struct store *st, const char *id, int64_t now, struct err *e);
+/* Heartbeats of many agents in one transaction: last_connected_at = each time. */
+int store_agents_seen(struct store *st, const char *const *ids, const int64_t *times, size_t n,
+                      struct err *e);
+
+struct agent_log {
+    int64_t id;
+    int64_t created_at;
+    char level[8];
+    char source[NAME_MAX_LEN + 1];
+    char *output;
+};
+void agent_log_clear(struct agent_log *l);
+/* Appends logs; the agent's logs stop at max_bytes (then one notice and logs_overflowed).
+ * Assigns ids. */
+int store_agent_logs_insert(struct store *st, const char *agent_id, struct agent_log *logs,
+                            size_t n, int64_t max_bytes, struct err *e);
+struct agent_log_list {
+    struct agent_log *items;
+    size_t n;
+};
+int store_agent_logs_after(struct store *st, const char *agent_id, int64_t after, int limit,
+                           struct agent_log_list *out, struct err *e);
+void agent_log_list_free(struct agent_log_list *l);
+
 #endif

@@ -104,6 +104,11 @@ static void test_claim_is_once_and_status_is_derived(void **state)
     assert_int_equal(j.status, JOB_RUNNING);
     job_clear(&j);
     assert_int_equal(store_job_claim(f->st, "w2", time_now_us(), &j, &e), 0);
+    /* A heartbeat on a job nobody canceled says so (SQLite 3.40 gets "RETURNING x IS NOT
+     * NULL" wrong; the store must not rely on it). */
+    bool not_canceled = true;
+    assert_int_equal(store_job_heartbeat(f->st, id, "w1", time_now_us(), &not_canceled, &e), 0);
+    assert_false(not_canceled);
     /* Only the owner heartbeats; a cancel shows as canceling, then canceled on completion. */
     bool canceled;
     assert_int_equal(store_job_heartbeat(f->st, id, "w2", time_now_us(), &canceled, &e), -1);
@@ -157,6 +162,33 @@ static void test_a_posted_job_runs_without_waiting_for_the_poll(void **state)
         usleep(10000);
     assert_int_equal(status_of(f, id, NULL, 0), JOB_SUCCEEDED);
     provisioner_stop(p);
+}
+
+static int slow(struct job_ctx *ctx, void *arg, struct err *e)
+{
+    usleep(400000);
+    return job_ctx_canceled(ctx) ? err_set(e, ERR_CANCELED, "canceled") : 0;
+}
+
+static void test_jobs_outlive_many_heartbeats(void **state)
+{
+    struct fixture *f = *state;
+    struct provisioner_config cfg = {.runners = 1, .worker_id = "me", .heartbeat_ms = 20};
+    cfg.handlers[JOB_TEMPLATE_VERSION_IMPORT].run = slow;
+    struct err e = ERR_INIT;
+    struct provisioner *p = provisioner_start(f->st, f->ps, &cfg, &e);
+    assert_non_null(p);
+    char id[UUID_STR_LEN];
+    insert_job(f, id, time_now_us());
+    provision_post(f->ps, id);
+    for (int i = 0; i < 500 && !job_status_terminal(status_of(f, id, NULL, 0)); i++)
+        usleep(10000);
+    provisioner_stop(p);
+    struct job j;
+    assert_int_equal(store_job_get(f->st, id, &j, &e), 0);
+    assert_int_equal(j.status, JOB_SUCCEEDED);
+    assert_int_equal(j.canceled_at, 0);
+    job_clear(&j);
 }
 
 static void test_reaper_fails_hung_jobs_with_log_lines(void **state)
@@ -221,6 +253,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_is_once_and_status_is_derived, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_posted_job_runs_without_waiting_for_the_poll, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_outlive_many_heartbeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reaper_fails_hung_jobs_with_log_lines, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restart_fails_what_this_replica_had_claimed, setup,
