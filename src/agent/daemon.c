@@ -61,8 +61,7 @@ static void request_done(struct evhttp_request *req, void *arg)
 
 static void send_request(struct agent *ag, enum evhttp_cmd_type method, const char *path,
                          const char *body,
-                         void (*done)(struct agent *, int, const char *, size_t, void *),
-                         void *arg)
+                         void (*done)(struct agent *, int, const char *, size_t, void *), void *arg)
 {
     struct http_ctx *c = xcalloc(1, sizeof *c);
     c->ag = ag;
@@ -220,8 +219,8 @@ static void *request_thread(void *arg)
     if (agent_ops_handle(ag->ops, j->req, &result, &e) == 0) {
         reply = json_pack("{s:s, s:o}", "id", id, "result", result);
     } else {
-        reply = json_pack("{s:s, s:{s:s, s:s}}", "id", id, "error", "message", err_msg(&e),
-                          "kind", err_kind_name(e.kind));
+        reply = json_pack("{s:s, s:{s:s, s:s}}", "id", id, "error", "message", err_msg(&e), "kind",
+                          err_kind_name(e.kind));
         if (e.detail)
             json_object_set_new(json_object_get(reply, "error"), "detail", json_string(e.detail));
     }
@@ -250,9 +249,9 @@ static void dispatch(struct agent *ag, const char *data)
         ag->inflight++;
     pthread_mutex_unlock(&ag->lock);
     if (busy) {
-        json_t *reply = json_pack("{s:s, s:{s:s, s:s}}", "id", jsonx_get_str(req, "id", ""),
-                                  "error", "message", "the agent is busy", "kind",
-                                  "ERR_RATE_LIMITED");
+        json_t *reply =
+            json_pack("{s:s, s:{s:s, s:s}}", "id", jsonx_get_str(req, "id", ""), "error", "message",
+                      "the agent is busy", "kind", "ERR_RATE_LIMITED");
         agent_post(ag, "results", jsonx_dump(reply));
         json_decref(reply);
         json_decref(req);
@@ -476,8 +475,8 @@ int agent_main(int argc, char **argv)
     int npos, ndash;
     struct err e = ERR_INIT;
     int status = 1;
-    if (flags_parse(flags, sizeof flags / sizeof flags[0], argc, argv, 2, &pos, &npos, &ndash,
-                    &e) < 0) {
+    if (flags_parse(flags, sizeof flags / sizeof flags[0], argc, argv, 2, &pos, &npos, &ndash, &e) <
+        0) {
         fprintf(stderr, "berth agent: %s\n", err_msg(&e));
         err_clear(&e);
         return 2;

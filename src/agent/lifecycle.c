@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 /* The agent's own variables that commands may see (never its token or the server URL). */
-static const char *const inherited[] = {"PATH", "HOME", "LANG", "LC_ALL", "TZ",
+static const char *const inherited[] = {"PATH", "HOME",    "LANG",  "LC_ALL", "TZ",
                                         "USER", "LOGNAME", "SHELL", NULL};
 
 static struct proc_cancel *current_cancel; /* the running startup script, under the agent lock */
@@ -74,8 +74,8 @@ static int run_script(struct agent *ag, const json_t *s, struct proc_cancel *can
     const char *name = jsonx_get_str(s, "name", "script");
     const char *text = jsonx_get_str(s, "script", "");
     char *argv[] = {"/bin/sh", "-c", (char *)(uintptr_t)text, NULL};
-    struct proc_spec spec = {.path = "/bin/sh", .argv = argv, .envp = ag->base_env,
-                             .cwd = ag->directory};
+    struct proc_spec spec = {
+        .path = "/bin/sh", .argv = argv, .envp = ag->base_env, .cwd = ag->directory};
     struct line_ctx lc = {ag, name};
     struct proc_run_opts opts = {
         .timeout_ms = json_integer_value(json_object_get(s, "timeout_seconds")) * 1000,
@@ -102,10 +102,9 @@ static int run_script(struct agent *ag, const json_t *s, struct proc_cancel *can
             rc = 0;
         if (rc != 0) {
             char *msg = res.timed_out ? str_printf("script %s timed out", name)
-                        : res.exited  ? str_printf("script %s exited with status %d", name,
-                                                   res.exit_status)
-                                      : str_printf("script %s was killed by signal %d", name,
-                                                   res.signal);
+                        : res.exited
+                            ? str_printf("script %s exited with status %d", name, res.exit_status)
+                            : str_printf("script %s was killed by signal %d", name, res.signal);
             agent_log_line(ag, "error", name, msg, strlen(msg));
             free(msg);
         }
@@ -170,8 +169,8 @@ void agent_start(struct agent *ag)
     build_env(ag);
     struct agent_ops_config cfg = {.directory = ag->directory, .base_env = ag->base_env};
     ag->ops = agent_ops_new(&cfg);
-    log_info("agent", "agent %s of %s/%s, directory %s",
-             jsonx_get_str(ag->manifest, "name", "?"), jsonx_get_str(ag->manifest, "owner_name", "?"),
+    log_info("agent", "agent %s of %s/%s, directory %s", jsonx_get_str(ag->manifest, "name", "?"),
+             jsonx_get_str(ag->manifest, "owner_name", "?"),
              jsonx_get_str(ag->manifest, "workspace_name", "?"), ag->directory);
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -55,8 +55,8 @@ struct agentconn_link {
 
 struct agentconn_config {
     const char *replica_id;
-    int64_t flush_ms;        /* heartbeat batch interval (default 2000) */
-    int max_inflight;        /* concurrent calls per agent (default 64) */
+    int64_t flush_ms; /* heartbeat batch interval (default 2000) */
+    int max_inflight; /* concurrent calls per agent (default 64) */
 };
 
 /* Borrows st and ps. Starts the heartbeat flusher thread. */
@@ -79,8 +79,8 @@ void agentconn_detach(struct agentconn *ac, struct agentconn_session *s);
 /* Records that the agent is alive (written in batches). */
 void agentconn_heartbeat(struct agentconn *ac, const struct agent_auth *a);
 /* A lifecycle report: "starting", "ready", "start_error", ... ERR_BAD_REQUEST when unknown. */
-int agentconn_report_lifecycle(struct agentconn *ac, const struct agent_auth *a,
-                               const char *state, struct err *e);
+int agentconn_report_lifecycle(struct agentconn *ac, const struct agent_auth *a, const char *state,
+                               struct err *e);
 /* Appends startup script output (each item {output, level?, source?}); capped at 1 MiB. */
 int agentconn_append_logs(struct agentconn *ac, const struct agent_auth *a, const json_t *logs,
                           struct err *e);

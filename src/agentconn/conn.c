@@ -199,8 +199,8 @@ int agentconn_authenticate(struct agentconn *ac, const char *token, struct agent
         err_clear(&le);
         return err_set(e, ERR_UNAUTHORIZED, "Workspace agent not authorized.");
     }
-    bool latest = out->build_number == out->latest_number &&
-                  out->build_transition == TRANSITION_START;
+    bool latest =
+        out->build_number == out->latest_number && out->build_transition == TRANSITION_START;
     bool being_stopped = out->latest_transition != TRANSITION_START &&
                          job_status_active(out->latest_status) &&
                          out->build_number == out->latest_start_before;
@@ -228,8 +228,7 @@ struct agentconn_session *agentconn_attach(struct agentconn *ac, const struct ag
     pthread_mutex_unlock(&ac->lock);
     struct err e = ERR_INIT;
     if (store_agent_connected(ac->st, s->agent_id, time_now_us(), ac->replica_id, &e) < 0)
-        log_warn("agentconn", "record connection of agent %s failed: %s", s->agent_id,
-                 err_msg(&e));
+        log_warn("agentconn", "record connection of agent %s failed: %s", s->agent_id, err_msg(&e));
     err_clear(&e);
     log_debug("agentconn", "agent %s connected (workspace %s)", s->agent_id, s->workspace_id);
     publish(ac, s->agent_id, s->workspace_id, "connected");
@@ -276,8 +275,8 @@ void agentconn_heartbeat(struct agentconn *ac, const struct agent_auth *a)
     pthread_mutex_unlock(&ac->seen_lock);
 }
 
-int agentconn_report_lifecycle(struct agentconn *ac, const struct agent_auth *a,
-                               const char *state, struct err *e)
+int agentconn_report_lifecycle(struct agentconn *ac, const struct agent_auth *a, const char *state,
+                               struct err *e)
 {
     enum agent_lifecycle l;
     if (!state || agent_lifecycle_parse(state, &l) < 0)

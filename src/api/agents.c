@@ -13,11 +13,12 @@
 #include <string.h>
 #include <strings.h>
 
-#define PING_MS 15000
+#define PING_MS               15000
 #define HEARTBEAT_INTERVAL_MS 10000
-#define EXEC_TIMEOUT_MAX_MS 3600000
-#define REQUEST_TYPES "exec, process_output, process_list, process_signal, read_file, " \
-                      "write_file, edit_files"
+#define EXEC_TIMEOUT_MAX_MS   3600000
+#define REQUEST_TYPES                                                                              \
+    "exec, process_output, process_list, process_signal, read_file, "                              \
+    "write_file, edit_files"
 
 /* Authenticates the agent token (Berth-Agent-Token or Authorization: Bearer); replies 401. */
 static int agent_auth(struct api *api, struct http_request *req, struct agent_auth *out)
@@ -116,8 +117,8 @@ static void stream(struct http_request *req, void *arg)
         return;
     struct agent_stream *as = xcalloc(1, sizeof *as);
     as->api = api;
-    as->stream = http_stream_start(req, 200, "text/event-stream", PING_MS,
-                                   "event: ping\ndata: {}\n\n");
+    as->stream =
+        http_stream_start(req, 200, "text/event-stream", PING_MS, "event: ping\ndata: {}\n\n");
     http_stream_on_close(as->stream, stream_closed, as);
     struct agentconn_link link = {stream_send, as};
     as->session = agentconn_attach(api->ac, &a, link);
@@ -224,7 +225,8 @@ static int load_agent(struct api *api, struct http_request *req, const struct su
     struct err e = ERR_INIT;
     char owner[UUID_STR_LEN], build[UUID_STR_LEN];
     struct rbac_object obj = {RBAC_WORKSPACE, workspace_id, owner};
-    if (!uuid_valid(id) || store_agent_location(api->st, id, workspace_id, owner, build, NULL) < 0 ||
+    if (!uuid_valid(id) ||
+        store_agent_location(api->st, id, workspace_id, owner, build, NULL) < 0 ||
         !rbac_allowed(sub, RBAC_READ, &obj) || store_agent_get(api->st, id, agent, NULL) < 0) {
         rbac_not_found(&e);
         api_fail(req, &e);
@@ -324,9 +326,9 @@ static void requests(struct http_request *req, void *arg)
         workspace_agent_clear(&agent);
         return;
     }
-    static const char *const allowed[] = {"exec",          "process_output", "process_list",
-                                          "process_signal", "read_file",     "write_file",
-                                          "edit_files",    NULL};
+    static const char *const allowed[] = {
+        "exec",      "process_output", "process_list", "process_signal",
+        "read_file", "write_file",     "edit_files",   NULL};
     bool ok = false;
     if (jsonx_string(body, "type", JSONX_REQUIRED, 64, &type, &e) == 0) {
         for (int i = 0; allowed[i]; i++)
@@ -441,8 +443,8 @@ static void logs(struct http_request *req, void *arg)
         f->api = api;
         f->cursor = after;
         str_copy(f->agent_id, sizeof f->agent_id, agent.id);
-        f->stream = http_stream_start(req, 200, "text/event-stream", PING_MS,
-                                      "event: ping\ndata: {}\n\n");
+        f->stream =
+            http_stream_start(req, 200, "text/event-stream", PING_MS, "event: ping\ndata: {}\n\n");
         http_stream_on_close(f->stream, agent_follower_closed, f);
         http_stream_on_wake(f->stream, agent_follower_pump, f);
         char channel[96];
@@ -479,10 +481,10 @@ void api_agents_register(struct http_server *srv, struct api *api)
                       stream, api);
     http_server_route(srv, HTTP_POST, "/api/v2/workspaceagents/me/results", HTTP_ROUTE_INLINE,
                       2 * 1024 * 1024, results, api);
-    http_server_route(srv, HTTP_POST, "/api/v2/workspaceagents/me/lifecycle", HTTP_ROUTE_INLINE,
-                      0, lifecycle, api);
-    http_server_route(srv, HTTP_POST, "/api/v2/workspaceagents/me/heartbeat", HTTP_ROUTE_INLINE,
-                      0, heartbeat, api);
+    http_server_route(srv, HTTP_POST, "/api/v2/workspaceagents/me/lifecycle", HTTP_ROUTE_INLINE, 0,
+                      lifecycle, api);
+    http_server_route(srv, HTTP_POST, "/api/v2/workspaceagents/me/heartbeat", HTTP_ROUTE_INLINE, 0,
+                      heartbeat, api);
     http_server_route(srv, HTTP_POST, "/api/v2/workspaceagents/me/logs", HTTP_ROUTE_INLINE, 0,
                       post_logs, api);
     http_server_route(srv, HTTP_GET, "/api/v2/workspaceagents/{id}", HTTP_ROUTE_INLINE, 0, get,

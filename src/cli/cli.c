@@ -58,14 +58,12 @@ static int cmd_version(int argc, char **argv)
 }
 
 static const struct command commands[] = {
-    {"server", server_main},
-    {"agent", agent_main},      {"login", cmd_login},     {"logout", cmd_logout},
-    {"whoami", cmd_whoami},       {"users", cmd_users},     {"tokens", cmd_tokens},
-    {"templates", cmd_templates}, {"create", cmd_create},   {"start", cmd_start},
-    {"stop", cmd_stop},           {"restart", cmd_restart}, {"delete", cmd_delete},
-    {"list", cmd_list},           {"show", cmd_show},       {"logs", cmd_logs},
-    {"exec", cmd_exec},
-    {"version", cmd_version},
+    {"server", server_main}, {"agent", agent_main},        {"login", cmd_login},
+    {"logout", cmd_logout},  {"whoami", cmd_whoami},       {"users", cmd_users},
+    {"tokens", cmd_tokens},  {"templates", cmd_templates}, {"create", cmd_create},
+    {"start", cmd_start},    {"stop", cmd_stop},           {"restart", cmd_restart},
+    {"delete", cmd_delete},  {"list", cmd_list},           {"show", cmd_show},
+    {"logs", cmd_logs},      {"exec", cmd_exec},           {"version", cmd_version},
 };
 
 int cli_main(int argc, char **argv)

@@ -373,8 +373,7 @@ int client_sse(struct client *c, const char *path,
 
 int client_sse_progress(struct client *c, const char *path,
                         int (*fn)(const char *event, const char *data, void *arg),
-                        void (*progress)(void *arg), void *arg, long timeout_ms,
-                        struct err *e)
+                        void (*progress)(void *arg), void *arg, long timeout_ms, struct err *e)
 {
     CURL *curl = c->curl;
     curl_easy_reset(curl);

@@ -52,8 +52,7 @@ int client_sse(struct client *c, const char *path,
  * call returns 0 as if the stream had ended). */
 int client_sse_progress(struct client *c, const char *path,
                         int (*fn)(const char *event, const char *data, void *arg),
-                        void (*progress)(void *arg), void *arg, long timeout_ms,
-                        struct err *e);
+                        void (*progress)(void *arg), void *arg, long timeout_ms, struct err *e);
 
 /* The config file: reads url/token into the out pointers (heap strings, NULL when absent). */
 int cli_config_read(char **url, char **token);

@@ -20,7 +20,8 @@ static void quote_word(struct buf *b, const char *w)
 {
     bool safe = *w != '\0';
     for (const char *p = w; *p && safe; p++)
-        safe = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,@%+", *p);
+        safe =
+            strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,@%+", *p);
     if (safe) {
         buf_puts(b, w);
         return;
@@ -104,8 +105,9 @@ int cmd_exec(int argc, char **argv)
     }
     const json_t *agent = pick_agent(ws);
     if (!agent) {
-        err_set(&e, ERR_BAD_REQUEST, "workspace %s has no running agent: start it with `berth "
-                                     "start %s`",
+        err_set(&e, ERR_BAD_REQUEST,
+                "workspace %s has no running agent: start it with `berth "
+                "start %s`",
                 pos[0], pos[0]);
         goto fail;
     }

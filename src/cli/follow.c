@@ -138,8 +138,8 @@ static int wait_agent(struct client *c, const json_t *agent, struct err *e)
             goto out;
         }
         /* Before the agent connected, wait no longer than its connection time-out. */
-        long limit = strcmp(st, "connecting") == 0 && timeout_s > 0 ? (long)timeout_s * 1000 + 500
-                                                                    : 0;
+        long limit =
+            strcmp(st, "connecting") == 0 && timeout_s > 0 ? (long)timeout_s * 1000 + 500 : 0;
         if (client_sse_progress(c, logs, print_agent_log, f.tty ? tick : NULL, &f, limit, e) < 0)
             goto out;
     }

@@ -195,10 +195,11 @@ int store_agent_logs_insert(struct store *st, const char *agent_id, struct agent
             out = "Startup logs exceeded 1 MiB; further lines are not recorded.";
             len = 0;
         }
-        if (db_query(&q, st,
-                     "INSERT INTO workspace_agent_logs (agent_id, created_at, level, source, output)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-                     e) < 0)
+        if (db_query(
+                &q, st,
+                "INSERT INTO workspace_agent_logs (agent_id, created_at, level, source, output)"
+                " VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                e) < 0)
             goto fail;
         db_bind_text(&q, 1, agent_id);
         db_bind_int(&q, 2, logs[i].created_at);

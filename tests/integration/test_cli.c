@@ -210,7 +210,7 @@ static void test_workspace_lifecycle_from_the_cli(void **state)
     char *o, *e;
     assert_int_equal(run_cli(s, s->owner_token, NULL, create, &o, &e), 0);
     assert_non_null(strstr(e, "start dev project=berth size=large"));
-    assert_non_null(strstr(o, "Workspace dev is running."));
+    assert_non_null(strstr(o, "Workspace dev is ready."));
     free(o);
     free(e);
     /* A missing required parameter: the server's message, exit 1, nothing created. */
@@ -233,7 +233,7 @@ static void test_workspace_lifecycle_from_the_cli(void **state)
     const char *start[] = {"start", "dev", NULL};
     assert_int_equal(run_cli(s, s->owner_token, NULL, start, &o, &e), 0);
     assert_non_null(strstr(e, "The template requires the active version: starting dev on it"));
-    assert_non_null(strstr(o, "Workspace dev is running."));
+    assert_non_null(strstr(o, "Workspace dev is ready."));
     free(o);
     free(e);
     const char *list[] = {"list", "-o", "json", NULL};
