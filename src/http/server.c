@@ -286,7 +286,8 @@ void http_server_stop(struct http_server *s)
     for (int i = 0; i < s->nloops; i++) {
         struct http_loop *loop = &s->loops[i];
         drain_outbox(-1, 0, loop);
-        evhttp_free(loop->evh);
+        evhttp_free(loop->evh); /* open streams learn they are closed and end */
+        drain_outbox(-1, 0, loop);
         event_free(loop->wake);
         event_base_free(loop->base);
         pthread_mutex_destroy(&loop->lock);

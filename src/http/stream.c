@@ -143,7 +143,12 @@ static void stream_lost(struct http_stream *s)
 
 static void on_conn_close(struct evhttp_connection *conn, void *arg)
 {
-    stream_lost(arg);
+    struct http_stream *s = arg;
+    /* A request still queued on the connection is freed with it right after this callback
+     * (server shutdown); one the client abandoned was detached and stays ours to end. */
+    if (s->req && s->req->ev && evhttp_request_get_connection(s->req->ev) == conn)
+        s->req->ev = NULL;
+    stream_lost(s);
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -233,7 +238,8 @@ void http_stream_run(struct http_stream *s)
     conn = stream_conn(s);
     if (conn)
         evhttp_connection_set_closecb(conn, NULL, NULL);
-    evhttp_send_reply_end(s->req->ev); /* frees the evhttp request, even when detached */
+    if (s->req->ev)
+        evhttp_send_reply_end(s->req->ev); /* frees the evhttp request, even when detached */
     s->req->ev = NULL;
     http_request_free(s->req);
     s->req = NULL;
