@@ -271,7 +271,8 @@ static int list_dir(int fd, const char *path, json_t **result, struct err *e)
     return 0;
 }
 
-/* The read_file answer for the text data[0..len): lines offset..offset+limit-1. */
+/* The read_file answer for the text data[0..len): lines offset..offset+limit-1, each with its
+ * newline, so reading a whole file gives back its exact bytes. */
 static json_t *select_lines(const char *path, const char *data, size_t len, int64_t offset,
                             int64_t limit)
 {
@@ -291,13 +292,13 @@ static json_t *select_lines(const char *path, const char *data, size_t len, int6
         while (lines < (uint64_t)limit && pos < len) {
             const char *nl = memchr(data + pos, '\n', len - pos);
             lines++;
-            end = nl ? (size_t)(nl - data) : len;
-            pos = end + 1;
+            end = nl ? (size_t)(nl - data) + 1 : len; /* a line keeps its newline */
+            pos = end;
         }
         if (end - start > OPS_READ_CONTENT_MAX) {
             end = start + utf8_cut(data + start, OPS_READ_CONTENT_MAX);
             truncated = true;
-            lines = 1;
+            lines = data[end - 1] == '\n' ? 0 : 1; /* a partial last line counts */
             for (const char *p = data + start; (p = memchr(p, '\n', end - (size_t)(p - data))); p++)
                 lines++;
         }

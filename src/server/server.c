@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,6 +125,17 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path);
 }
 
+/* Every agent holds a connection open: allow as many descriptors as the hard limit does. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            log_warn("server", "could not raise the open file limit: %s", strerror(errno));
+    }
+}
+
 static int wait_for_signal(void)
 {
     sigset_t set;
@@ -164,6 +176,7 @@ int server_run(struct server_config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    raise_fd_limit();
     umask(077); /* the database, its journal and build scratch copies are private */
     if (server_dirs_open(cfg->data_dir, &dirs, &e) < 0)
         goto out;

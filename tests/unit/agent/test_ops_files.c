@@ -20,7 +20,7 @@ static void test_write_read_round_trip(void **state)
 
     r = ok(f, read_req("a/b/c.txt", 0, 0));
     assert_string_equal(sget(r, "path"), abs);
-    assert_string_equal(sget(r, "content"), "one\ntwo\nthree");
+    assert_string_equal(sget(r, "content"), "one\ntwo\nthree\n"); /* exact bytes */
     assert_int_equal(iget(r, "file_size"), 14);
     assert_int_equal(iget(r, "total_lines"), 3);
     assert_int_equal(iget(r, "lines_read"), 3);
@@ -36,7 +36,7 @@ static void test_write_read_round_trip(void **state)
 
     r = ok(f, read_req("./a/../a/b/c.txt", 2, 2));
     assert_string_equal(sget(r, "path"), abs);
-    assert_string_equal(sget(r, "content"), "l2\nl3");
+    assert_string_equal(sget(r, "content"), "l2\nl3\n");
     assert_int_equal(iget(r, "total_lines"), 5);
     assert_int_equal(iget(r, "lines_read"), 2);
     json_decref(r);
