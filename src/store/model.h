@@ -249,6 +249,20 @@ struct agent_script {
     int display_order;
 };
 
+enum chat_status { CHAT_WAITING, CHAT_PENDING, CHAT_RUNNING, CHAT_ERROR };
+
+/* A chat: a conversation of its owner with a model, bound to at most one workspace. */
+struct chat {
+    char id[UUID_STR_LEN];
+    char owner_id[UUID_STR_LEN];
+    char *title;
+    enum chat_status status;
+    char workspace_id[UUID_STR_LEN]; /* "" = none */
+    char build_id[UUID_STR_LEN];     /* "" = none */
+    char agent_id[UUID_STR_LEN];     /* "" = none */
+    int64_t created_at, updated_at;
+};
+
 /* Names used on the wire and in SQL for the enums above (static strings). */
 const char *transition_name(enum transition t);
 /* Parses "start", "stop", "delete"; -1 when unknown. */

@@ -380,4 +380,26 @@ int store_agent_logs_after(struct store *st, const char *agent_id, int64_t after
                            struct agent_log_list *out, struct err *e);
 void agent_log_list_free(struct agent_log_list *l);
 
+/* ---- chats ---- */
+void chat_clear(struct chat *c);
+const char *chat_status_name(enum chat_status s);
+int chat_status_parse(const char *s, enum chat_status *out);
+int store_chat_insert(struct store *st, const struct chat *c, struct err *e);
+int store_chat_get(struct store *st, const char *id, struct chat *out, struct err *e);
+struct chat_list {
+    struct chat *items;
+    size_t n;
+};
+/* The owner's chats, most recently updated first. */
+int store_chat_list(struct store *st, const char *owner_id, struct chat_list *out, struct err *e);
+void chat_list_free(struct chat_list *l);
+/* Overwrites workspace, build and agent ("" or NULL = none) and updated_at = now; out (may be
+ * NULL) receives the updated row. ERR_NOT_FOUND for an unknown chat. */
+int store_chat_bind(struct store *st, const char *id, const char *workspace_id,
+                    const char *build_id, const char *agent_id, int64_t now, struct chat *out,
+                    struct err *e);
+/* Sets build and agent only, leaving updated_at alone. */
+int store_chat_bind_agent(struct store *st, const char *id, const char *build_id,
+                          const char *agent_id, struct err *e);
+
 #endif

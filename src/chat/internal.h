@@ -1,0 +1,57 @@
+/* internal.h - what the chat module's files share: the tool definitions, argument decoding and
+ * the resolution of the chat's agent. Not for use outside src/chat/. */
+#ifndef BERTH_CHAT_INTERNAL_H
+#define BERTH_CHAT_INTERNAL_H
+
+#include "chat/tool.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One definition per tool, each in its own file (tool_<name>.c). */
+extern const struct tool_def tool_list_templates;
+extern const struct tool_def tool_read_template;
+extern const struct tool_def tool_create_workspace;
+extern const struct tool_def tool_start_workspace;
+extern const struct tool_def tool_stop_workspace;
+extern const struct tool_def tool_execute;
+extern const struct tool_def tool_process_output;
+extern const struct tool_def tool_process_list;
+extern const struct tool_def tool_process_signal;
+extern const struct tool_def tool_read_file;
+extern const struct tool_def tool_write_file;
+extern const struct tool_def tool_edit_files;
+
+/* ---- arguments (args.c) ----
+ * Each decoder reads one member of the arguments object (args may be NULL: no arguments). An
+ * absent or null member leaves the output at its "absent" value and returns 0; a member of the
+ * wrong type sets the text error `invalid parameters: "<name>" must be <what>` on a and
+ * returns -1. Strings are borrowed from args. */
+
+/* A string; *out = NULL when absent. */
+int tool_arg_string(const json_t *args, const char *name, const char **out, struct tool_answer *a);
+/* An integer (a JSON integer, or a real with no fraction); *present = false when absent. */
+int tool_arg_int(const json_t *args, const char *name, bool *present, int64_t *out,
+                 struct tool_answer *a);
+/* A boolean; *out unchanged when absent. */
+int tool_arg_bool(const json_t *args, const char *name, bool *out, struct tool_answer *a);
+/* An object whose values are strings, numbers or booleans (numbers and booleans are taken as
+ * their JSON text). On success *out is a heap array of *n pairs (names and values heap too;
+ * free with tool_params_free), NULL/0 when absent. */
+int tool_arg_params(const json_t *args, const char *name, struct build_param_value **out, size_t *n,
+                    struct tool_answer *a);
+void tool_params_free(struct build_param_value *p, size_t n);
+
+/* ---- the chat's agent (agent.c) ----
+ * The agent the exec and file tools act on: the chat's bound agent when it belongs to the
+ * workspace's latest build, else the chat agent of the latest build (tool_select_agent), then
+ * remembered on the chat (chat_bind_agent). A disconnected or timed-out agent is refused. On
+ * failure sets the text error on a (the reference's texts: "no workspace is associated with this
+ * chat. Use the create_workspace tool to create one", "workspace has no running agent: the
+ * workspace is likely stopped. Use the start_workspace tool to start it", "find chat agent:
+ * <e>", ...) and returns -1. */
+int tool_chat_agent(const struct tool_env *env, const struct tool_call *call,
+                    char agent_id[UUID_STR_LEN], struct tool_answer *a);
+
+#endif
