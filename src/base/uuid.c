@@ -58,3 +58,12 @@ bool uuid_valid(const char *s)
     }
     return true;
 }
+
+void uuid_invalid_reason(const char *s, char *out, size_t n)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (len != 36)
+        snprintf(out, n, "invalid UUID length: %zu", len);
+    else
+        snprintf(out, n, "invalid UUID format");
+}

@@ -7,6 +7,7 @@
 #define BERTH_BASE_UUID_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define UUID_STR_LEN 37 /* 36 characters and a NUL */
 
@@ -14,5 +15,8 @@
 void uuid_v7(char out[UUID_STR_LEN]);
 /* True when s is a canonical 8-4-4-4-12 hex UUID (any version, either case). */
 bool uuid_valid(const char *s);
+/* Why s is not a UUID, for error messages: "invalid UUID length: <n>" or "invalid UUID format"
+ * (written to out, n bytes). */
+void uuid_invalid_reason(const char *s, char *out, size_t n);
 
 #endif

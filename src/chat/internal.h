@@ -54,4 +54,23 @@ void tool_params_free(struct build_param_value *p, size_t n);
 int tool_chat_agent(const struct tool_env *env, const struct tool_call *call,
                     char agent_id[UUID_STR_LEN], struct tool_answer *a);
 
+/* Loads the chat's workspace (live) with its latest build and job for start and stop; on
+ * failure sets the reference's text error ("load chat: <e>", "chat has no workspace; use
+ * create_workspace first", "load workspace: <e>", "workspace was deleted; use create_workspace
+ * to make a new one", "get latest build: <e>", "get provisioner job: <e>") and returns -1. */
+int tool_load_chat_workspace(const struct tool_env *env, const struct tool_call *call,
+                             struct workspace *ws, struct workspace_build *build, struct job *job,
+                             struct tool_answer *out);
+
+/* ---- workspace operations as the chat's owner (workspace_ops.c) ---- */
+
+struct chat_ws_ctx {
+    struct store *st;
+    struct pubsub *ps;
+};
+
+/* Fills ops with the real create/start/stop over build/ (see struct tool_workspace_ops). ctx is
+ * borrowed and must outlive ops. */
+void chat_workspace_ops(struct tool_workspace_ops *ops, struct chat_ws_ctx *ctx);
+
 #endif

@@ -148,15 +148,19 @@ struct tool_agent {
                 json_t **result, struct err *e);
 };
 
-/* Time and waiting. Thread-safe. */
+/* Time and waiting. Thread-safe (a watch handle is used by one thread). */
 struct tool_clock {
     void *arg;
     int64_t (*now_us)(void *arg);  /* wall clock (agent status) */
     int64_t (*mono_us)(void *arg); /* monotonic clock (deadlines) */
-    /* Blocks until an event on one of the channels (NULL-terminated pubsub names), timeout_ms,
-     * or cancellation. Returns false when canceled. */
-    bool (*wait)(void *arg, const char *const *channels, int64_t timeout_ms,
-                 struct tool_cancel *cancel);
+    /* Starts watching channels (NULL-terminated pubsub names) and returns a handle. Events are
+     * counted from now on, so a caller watches first, then reads the state, then waits: nothing
+     * published in between is missed. */
+    void *(*watch)(void *arg, const char *const *channels);
+    /* Blocks until an event arrived on the watched channels since the previous wait (or the
+     * watch), timeout_ms passed, or the call was canceled. Returns false when canceled. */
+    bool (*wait)(void *arg, void *watch, int64_t timeout_ms, struct tool_cancel *cancel);
+    void (*unwatch)(void *arg, void *watch);
 };
 
 /* Deadlines and backstop polls in milliseconds; 0 takes the default shown. */
@@ -203,8 +207,9 @@ struct tool_def {
     void (*run)(const struct tool_env *env, const struct tool_call *call, struct tool_answer *out);
 };
 
-/* Every tool in a stable order (workspace tools first). Static storage. */
-const struct tool_def *tool_defs(size_t *n);
+/* Every tool in a stable order (workspace tools first): an array of *n pointers. Static
+ * storage. */
+const struct tool_def *const *tool_defs(size_t *n);
 /* The tool named name, or NULL. */
 const struct tool_def *tool_find(const char *name);
 /* Runs a tool: out is cleared first and always filled. An unknown name is a text error. */
