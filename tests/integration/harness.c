@@ -566,3 +566,26 @@ long post_build(struct server *s, const char *token, const char *workspace_id, c
     free(path);
     return st;
 }
+
+char *read_text(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return NULL;
+    char *text = slurp_fd(fd);
+    close(fd);
+    return text;
+}
+
+char *local_provision(void)
+{
+    const char *src = getenv("BERTH_SOURCE_DIR");
+    if (!src)
+        fail_msg("BERTH_SOURCE_DIR is not set (run the tests through ctest)");
+    char *path = fmt("%s/examples/templates/local/provision", src);
+    char *text = read_text(path);
+    if (!text)
+        fail_msg("cannot read %s", path);
+    free(path);
+    return text;
+}

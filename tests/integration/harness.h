@@ -97,6 +97,11 @@ json_t *wait_build(struct server *s, const char *token, const char *build_id);
 long post_build(struct server *s, const char *token, const char *workspace_id, const char *body,
                 struct resp *out);
 
+/* The whole content of a file (heap), or NULL when it cannot be read. */
+char *read_text(const char *path);
+/* The built-in `local` template's provision program, from the source tree (heap). */
+char *local_provision(void);
+
 /* Removes a directory tree. */
 void rmrf(const char *path);
 

@@ -24,32 +24,10 @@ struct ctx {
     char *provision; /* the local template's provision program */
 };
 
-static char *read_text(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return NULL;
-    struct buf b;
-    buf_init(&b, 0);
-    char tmp[4096];
-    ssize_t n;
-    while ((n = read(fd, tmp, sizeof tmp)) > 0)
-        buf_append(&b, tmp, (size_t)n);
-    close(fd);
-    return buf_take(&b);
-}
-
 static int setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof *c);
-    const char *src = getenv("BERTH_SOURCE_DIR");
-    if (!src)
-        fail_msg("BERTH_SOURCE_DIR is not set (run the tests through ctest)");
-    char *path = fmt("%s/examples/templates/local/provision", src);
-    c->provision = read_text(path);
-    if (!c->provision)
-        fail_msg("cannot read %s", path);
-    free(path);
+    c->provision = local_provision();
     server_start(&c->s, NULL);
     server_bootstrap_owner(&c->s);
     server_create_user(&c->s, "mia", NULL, c->member);
