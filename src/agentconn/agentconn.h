@@ -2,12 +2,12 @@
  * lifecycle and log reports, heartbeats, and the connection status derived at read time.
  *
  * An agent authenticates with its build's token (a UUID; only its SHA-256 is stored). Only the
- * agents of a live workspace's latest build are accepted, and while a stop or delete build
- * runs, the agents of the start build it is stopping (so they can report shutting_down and
- * off). The agent keeps one stream open on which the server sends requests; it posts results
- * back. agentconn_call() is how other modules talk to an agent: it sends a request and waits
- * for the result, with distinct errors for "not connected" (ERR_UNAVAILABLE), "no answer in
- * time" (ERR_TIMEOUT) and "went away while we waited" (ERR_DISCONNECTED).
+ * agents of a live workspace's latest build are accepted, and while a newer build runs (a stop,
+ * a delete, or a start that replaces them), the agents of the start build before it (so they can
+ * report shutting_down and off). The agent keeps one stream open on which the server sends
+ * requests; it posts results back. agentconn_call() is how other modules talk to an agent: it sends
+ * a request and waits for the result, with distinct errors for "not connected" (ERR_UNAVAILABLE),
+ * "no answer in time" (ERR_TIMEOUT) and "went away while we waited" (ERR_DISCONNECTED).
  *
  * Changes publish "agent:<id>" and "workspace:<workspace id>"; new agent logs publish
  * "agent:<id>:logs". Thread-safe.

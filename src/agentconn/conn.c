@@ -201,9 +201,10 @@ int agentconn_authenticate(struct agentconn *ac, const char *token, struct agent
     }
     bool latest =
         out->build_number == out->latest_number && out->build_transition == TRANSITION_START;
-    bool being_stopped = out->latest_transition != TRANSITION_START &&
-                         job_status_active(out->latest_status) &&
-                         out->build_number == out->latest_start_before;
+    /* While a newer build runs (a stop, or a start replacing the agents), the agents it is
+     * ending may still report shutting_down and off. */
+    bool being_stopped =
+        job_status_active(out->latest_status) && out->build_number == out->latest_start_before;
     if (out->workspace_deleted || !(latest || being_stopped)) {
         agent_auth_clear(out);
         return err_set(e, ERR_UNAUTHORIZED, "Workspace agent not authorized.");

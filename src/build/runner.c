@@ -279,7 +279,8 @@ static int execute(struct run *run, char **error, struct err *e)
     rc = 0;
     char dur[32];
     if (res.canceled) {
-        *error = xstrdup("");
+        /* Killed for a user's cancel (the job ends canceled) or because the server stops. */
+        *error = xstrdup(job_ctx_user_canceled(run->ctx) ? "" : PROVISION_SHUTDOWN_ERROR);
     } else if (res.timed_out) {
         duration_format(run->version.provision_timeout_ms, dur, sizeof dur);
         *error = str_printf("provision program timed out after %s", dur);

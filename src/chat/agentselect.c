@@ -58,8 +58,8 @@ int tool_find_chat_agent(const struct tool_agent_ref *agents, size_t n, char **m
     } else if (matches > 1) {
         struct buf b;
         buf_init(&b, 0);
-        buf_printf(&b, "multiple agents match the chat suffix %s: ",
-                   "\"" TOOL_CHAT_AGENT_SUFFIX "\"");
+        buf_printf(&b,
+                   "multiple agents match the chat suffix %s: ", "\"" TOOL_CHAT_AGENT_SUFFIX "\"");
         bool first = true;
         for (size_t i = 0; i < roots; i++) {
             if (!tool_is_chat_agent(agents[order[i]].name))

@@ -117,8 +117,8 @@ static int check_existing(const struct tool_env *env, const struct tool_call *ca
     if (job_status_active(job.status)) {
         struct chat updated;
         memset(&updated, 0, sizeof updated);
-        if (env->db.chat_bind(env->db.arg, call->chat_id, ws.id, build.id, NULL, &updated,
-                              NULL) == 0)
+        if (env->db.chat_bind(env->db.arg, call->chat_id, ws.id, build.id, NULL, &updated, NULL) ==
+            0)
             tool_chat_updated(env, call, &updated);
         chat_clear(&updated);
         if (tool_wait_build(env, call, build.id, &msg) < 0) {
@@ -139,8 +139,8 @@ static int check_existing(const struct tool_env *env, const struct tool_call *ca
     if (job.status != JOB_SUCCEEDED)
         goto out; /* failed or canceled: make a new one */
     if (build.transition == TRANSITION_STOP) {
-        tool_result(out, existing(&ws, "stopped",
-                                  "workspace is stopped; use start_workspace to start it"));
+        tool_result(
+            out, existing(&ws, "stopped", "workspace is stopped; use start_workspace to start it"));
         rc = 1;
         goto out;
     }
@@ -148,16 +148,16 @@ static int check_existing(const struct tool_env *env, const struct tool_call *ca
         goto out;
     switch (agentconn_status(&agent, env->clock.now_us(env->clock.arg))) {
     case AGENT_CONNECTED: {
-        json_t *r = existing(&ws, "already_exists",
-                             "workspace is already running and recently connected");
+        json_t *r =
+            existing(&ws, "already_exists", "workspace is already running and recently connected");
         tool_wait_agent_ready(env, call, agent.id, false, true, r);
         tool_result(out, r);
         rc = 1;
         break;
     }
     case AGENT_CONNECTING: {
-        json_t *r = existing(&ws, "already_exists",
-                             "workspace exists and the agent is still connecting");
+        json_t *r =
+            existing(&ws, "already_exists", "workspace exists and the agent is still connecting");
         tool_wait_agent_ready(env, call, agent.id, true, true, r);
         tool_result(out, r);
         rc = 1;
@@ -221,8 +221,8 @@ static void create_locked(const struct tool_env *env, const struct tool_call *ca
     if (call->chat_id && *call->chat_id) {
         struct chat updated;
         memset(&updated, 0, sizeof updated);
-        if (env->db.chat_bind(env->db.arg, call->chat_id, ws.id, build.id, NULL, &updated,
-                              NULL) == 0)
+        if (env->db.chat_bind(env->db.arg, call->chat_id, ws.id, build.id, NULL, &updated, NULL) ==
+            0)
             tool_chat_updated(env, call, &updated);
         chat_clear(&updated);
     }
@@ -235,8 +235,7 @@ static void create_locked(const struct tool_env *env, const struct tool_call *ca
     env->db.user_get(env->db.arg, call->owner_id, &owner, NULL);
     json_t *r = json_object();
     json_object_set_new(r, "created", json_true());
-    json_object_set_new(r, "workspace_name",
-                        json_sprintf("%s/%s", owner.username, ws.name));
+    json_object_set_new(r, "workspace_name", json_sprintf("%s/%s", owner.username, ws.name));
     if (build.id[0])
         json_object_set_new(r, "build_id", json_string(build.id));
     bool none;

@@ -105,8 +105,8 @@ out:
     return rc;
 }
 
-int tool_wait_build(const struct tool_env *env, const struct tool_call *call,
-                    const char *build_id, char **msg)
+int tool_wait_build(const struct tool_env *env, const struct tool_call *call, const char *build_id,
+                    char **msg)
 {
     struct tool_waits w = tool_waits_resolved(&env->waits);
     int64_t deadline = now_ms(env) + w.build_timeout_ms;
@@ -119,7 +119,7 @@ int tool_wait_build(const struct tool_env *env, const struct tool_call *call,
     workspace_build_clear(&b);
     const char *channels[] = {channel, NULL};
     void *watch = channel ? env->clock.watch(env->clock.arg, channels) : NULL;
-    enum job_status last = (enum job_status)-1;
+    enum job_status last = (enum job_status) - 1;
     *msg = NULL;
     int rc;
     for (;;) {
@@ -162,16 +162,16 @@ static bool dial_agent(const struct tool_env *env, const struct tool_call *call,
         /* The first attempt happens even when the call is already canceled. */
         int64_t left = deadline - now_ms(env);
         err_clear(&e);
-        if (env->agent.dial(env->agent.arg, agent_id, min64(w->dial_attempt_ms, left > 0 ? left : 1),
-                            call->cancel, &e) == 0) {
+        if (env->agent.dial(env->agent.arg, agent_id,
+                            min64(w->dial_attempt_ms, left > 0 ? left : 1), call->cancel,
+                            &e) == 0) {
             ok = true;
             break;
         }
         left = deadline - now_ms(env);
         if (left <= 0 || tool_cancel_is_set(call->cancel))
             break;
-        if (!env->clock.wait(env->clock.arg, watch, min64(w->dial_interval_ms, left),
-                             call->cancel))
+        if (!env->clock.wait(env->clock.arg, watch, min64(w->dial_interval_ms, left), call->cancel))
             break;
     }
     if (!ok) {
@@ -193,7 +193,7 @@ static void wait_lifecycle(const struct tool_env *env, const struct tool_call *c
     char *channel = str_printf("agent:%s", agent_id);
     const char *channels[] = {channel, NULL};
     void *watch = env->clock.watch(env->clock.arg, channels);
-    enum agent_lifecycle last = (enum agent_lifecycle)-1;
+    enum agent_lifecycle last = (enum agent_lifecycle) - 1;
     for (;;) {
         struct workspace_agent a;
         memset(&a, 0, sizeof a);

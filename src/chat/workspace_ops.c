@@ -10,8 +10,7 @@
 
 /* The owner as an authorization subject: "load user authorization: <e>" or "chat owner <id> is
  * not active" when the owner cannot act. */
-static int owner_subject(struct store *st, const char *owner_id, struct subject *sub,
-                         struct err *e)
+static int owner_subject(struct store *st, const char *owner_id, struct subject *sub, struct err *e)
 {
     struct user u;
     memset(&u, 0, sizeof u);
@@ -49,8 +48,8 @@ static int ws_create(void *arg, const char *owner_id, const struct workspace_cre
 
 /* Whether the start will be pinned to a version other than the previous build's: sets
  * *active to the template's active version when the template requires it ("" otherwise). */
-static int pinned_version(struct store *st, const char *workspace_id,
-                          char active[UUID_STR_LEN], bool *changed, struct err *e)
+static int pinned_version(struct store *st, const char *workspace_id, char active[UUID_STR_LEN],
+                          bool *changed, struct err *e)
 {
     struct workspace ws;
     struct template_row t;

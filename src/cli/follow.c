@@ -17,6 +17,7 @@ struct follow {
     const char *label; /* "Starting w1" */
     int64_t started_us;
     int frame;
+    int64_t cursor; /* the last agent log printed */
 };
 
 static const char *frames[] = {"|", "/", "-", "\\"};
@@ -94,20 +95,46 @@ int cli_build_outcome(const json_t *build, struct err *e)
                    jsonx_get_str(job, "error", "unknown error"));
 }
 
+/* Prints one agent log line (once: lines at or before the cursor were printed already). */
+static void print_agent_line(struct follow *f, const json_t *log)
+{
+    json_int_t id = json_integer_value(json_object_get(log, "id"));
+    if (id <= f->cursor)
+        return;
+    f->cursor = id;
+    status_clear(f);
+    fprintf(stderr, "%s\n", jsonx_get_str(log, "output", ""));
+}
+
 static int print_agent_log(const char *event, const char *data, void *arg)
 {
     struct follow *f = arg;
     if (strcmp(event, "data") == 0) {
         json_error_t je;
         json_t *log = json_loads(data, 0, &je);
-        if (log) {
-            status_clear(f);
-            fprintf(stderr, "%s\n", jsonx_get_str(log, "output", ""));
-            json_decref(log);
-        }
+        if (log)
+            print_agent_line(f, log);
+        json_decref(log);
     }
     status_draw(f);
     return 0;
+}
+
+/* Prints the agent's logs not printed yet (its startup may have ended before we looked). */
+static int print_agent_backlog(struct client *c, const char *id, struct follow *f, struct err *e)
+{
+    char *path = str_printf("/api/v2/workspaceagents/%s/logs?after=%lld", id, (long long)f->cursor);
+    json_t *logs = NULL;
+    int rc = client_json(c, "GET", path, NULL, &logs, NULL, e);
+    free(path);
+    size_t i;
+    json_t *log;
+    json_array_foreach(logs, i, log)
+    {
+        print_agent_line(f, log);
+    }
+    json_decref(logs);
+    return rc;
 }
 
 /* Waits for one agent's startup to end, printing its startup script output. */
@@ -119,7 +146,7 @@ static int wait_agent(struct client *c, const json_t *agent, struct err *e)
     char label[128];
     snprintf(label, sizeof label, "Waiting for agent %s", name);
     struct follow f = {.tty = isatty(2) != 0, .label = label, .started_us = time_mono_us()};
-    char *logs = str_printf("/api/v2/workspaceagents/%s/logs?follow", id);
+    char *logs = NULL;
     char *path = str_printf("/api/v2/workspaceagents/%s", id);
     json_t *a = NULL;
     int rc = -1;
@@ -130,8 +157,11 @@ static int wait_agent(struct client *c, const json_t *agent, struct err *e)
             goto out;
         const char *lc = jsonx_get_str(a, "lifecycle_state", "");
         const char *st = jsonx_get_str(a, "status", "");
-        if (strcmp(lc, "created") != 0 && strcmp(lc, "starting") != 0)
+        if (strcmp(lc, "created") != 0 && strcmp(lc, "starting") != 0) {
+            if (print_agent_backlog(c, id, &f, e) < 0)
+                goto out;
             break;
+        }
         if (strcmp(st, "timeout") == 0) {
             err_set(e, ERR_TIMEOUT, "agent %s never connected (its connection time-out is %llds)",
                     name, (long long)timeout_s);
@@ -140,6 +170,9 @@ static int wait_agent(struct client *c, const json_t *agent, struct err *e)
         /* Before the agent connected, wait no longer than its connection time-out. */
         long limit =
             strcmp(st, "connecting") == 0 && timeout_s > 0 ? (long)timeout_s * 1000 + 500 : 0;
+        free(logs);
+        logs = str_printf("/api/v2/workspaceagents/%s/logs?follow&after=%lld", id,
+                          (long long)f.cursor);
         if (client_sse_progress(c, logs, print_agent_log, f.tty ? tick : NULL, &f, limit, e) < 0)
             goto out;
     }

@@ -50,6 +50,14 @@ bool job_ctx_canceled(struct job_ctx *ctx)
     return c;
 }
 
+bool job_ctx_user_canceled(struct job_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    bool c = ctx->canceled;
+    pthread_mutex_unlock(&ctx->lock);
+    return c;
+}
+
 int job_ctx_complete(struct job_ctx *ctx, const char *error, struct err *e)
 {
     pthread_mutex_lock(&ctx->lock);

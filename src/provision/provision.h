@@ -85,8 +85,13 @@ void job_log_lines(struct job_ctx *ctx, enum job_log_level level, enum log_sourc
  * requested the job ends canceled (error ignored). The runner then does not complete it again.
  * ERR_CONFLICT when the job is no longer this worker's. */
 int job_ctx_complete(struct job_ctx *ctx, const char *error, struct err *e);
-/* True once cancellation of the job was requested. */
+/* True once cancellation of the job was requested (by a user, a shutdown or a lost claim). */
 bool job_ctx_canceled(struct job_ctx *ctx);
+/* True when a user asked for the cancel (the job then ends canceled, not failed). */
+bool job_ctx_user_canceled(struct job_ctx *ctx);
+
+/* The error of a job interrupted because the server stopped. */
+#define PROVISION_SHUTDOWN_ERROR "The server shut down while this job was running."
 /* Registers a function the heartbeat calls (from another thread) when a cancel is seen, so a
  * handler blocked on a child process can signal it. */
 void job_ctx_on_cancel(struct job_ctx *ctx, void (*fn)(void *arg), void *arg);

@@ -115,7 +115,7 @@ static void run_job(struct provisioner *p, struct job *job)
     else if (canceled)
         error = ""; /* canceled_at is set: the job ends canceled */
     else if (rc < 0 && shutdown)
-        error = "The server shut down while this job was running.";
+        error = PROVISION_SHUTDOWN_ERROR;
     else if (rc < 0)
         error = e.message && *e.message ? e.message : "job failed";
     else

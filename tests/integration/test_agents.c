@@ -943,6 +943,10 @@ static void test_sandbox_hides_the_data_dir(void **state)
     free(want);
     json_decref(res);
     free(cmd);
+    /* No capabilities, even when the server runs as root. */
+    res = exec_ok(c, a1, "\"grep CapEff /proc/self/status\"");
+    assert_string_equal(jsonx_get_str(res, "output", ""), "CapEff:\t0000000000000000\n");
+    json_decref(res);
     /* Its own PID namespace: the server is not among its processes. */
     res = exec_ok(c, a1, "\"ls /proc | grep -c '^[0-9]'\"");
     assert_true(strtol(jsonx_get_str(res, "output", "0"), NULL, 10) < 10);
@@ -977,6 +981,35 @@ static void test_agents_reconnect_after_server_restart(void **state)
     assert_string_equal(jsonx_get_str(a, "lifecycle_state", ""), "ready");
     json_decref(a);
     free(agent_id);
+}
+
+static void test_start_on_a_running_workspace_replaces_the_agent(void **state)
+{
+    struct ctx *c = *state;
+    char *first = ready_agent(c, "ws-again");
+    char dir[512];
+    ws_dir_of(c, "owner", "ws-again", dir, sizeof dir);
+    pid_t before[4], after[4];
+    assert_int_equal(agent_pids(dir, before, 4), 1);
+    struct resp r;
+    assert_int_equal(
+        http_req(&c->s, "GET", "/api/v2/users/me/workspace/ws-again", c->s.owner_token, NULL, &r),
+        200);
+    char *ws_id = strdup(jsonx_get_str(r.json, "id", ""));
+    resp_free(&r);
+    build(c, ws_id, "start");
+    char *second = ws_agent_id(c, c->s.owner_token, ws_id);
+    assert_string_not_equal(first, second);
+    json_decref(wait_agent_field(c, c->s.owner_token, second, "lifecycle_state", "ready"));
+    /* One agent: the old one was stopped (it reported off), not left to find its token gone. */
+    assert_int_equal(agent_pids(dir, after, 4), 1);
+    assert_int_not_equal(before[0], after[0]);
+    json_t *a = get_agent(c, c->s.owner_token, first);
+    assert_string_equal(jsonx_get_str(a, "lifecycle_state", ""), "off");
+    json_decref(a);
+    free(ws_id);
+    free(first);
+    free(second);
 }
 
 /* Stops every workspace this test file started so no agent outlives the server. */
@@ -1016,6 +1049,7 @@ int main(void)
         cmocka_unit_test(test_flood_does_not_starve_others),
         cmocka_unit_test(test_sandbox_hides_the_data_dir),
         cmocka_unit_test(test_agents_reconnect_after_server_restart),
+        cmocka_unit_test(test_start_on_a_running_workspace_replaces_the_agent),
         cmocka_unit_test(test_zz_stop_everything),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);

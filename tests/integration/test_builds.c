@@ -434,6 +434,24 @@ static void test_server_killed_mid_build(void **state)
     json_decref(t);
 }
 
+static void test_server_stopped_mid_build(void **state)
+{
+    struct ctx *c = *state;
+    json_t *t = make_template(&c->s, "shutdown", NAP_TEMPLATE);
+    json_t *ws = workspace(c, c->s.owner_token, jsonx_get_str(t, "id", ""), "w",
+                           "[{\"name\":\"nap\",\"value\":\"60\"}]");
+    assert_true(logged_pgid(c, ws_build_id(ws)) > 0);
+    server_stop(&c->s); /* SIGTERM: the build is interrupted, never recorded as succeeded */
+    server_restart(&c->s, NULL);
+    json_t *b = wait_build(&c->s, c->s.owner_token, ws_build_id(ws));
+    assert_string_equal(jsonx_get_str(b, "status", ""), "failed");
+    assert_string_equal(jsonx_get_str(json_object_get(b, "job"), "error", ""),
+                        "The server shut down while this job was running.");
+    json_decref(b);
+    json_decref(ws);
+    json_decref(t);
+}
+
 static void test_watch_streams_each_change(void **state)
 {
     struct ctx *c = *state;
@@ -473,6 +491,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_and_lingering_children, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_followed_from_the_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_killed_mid_build, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_stopped_mid_build, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_streams_each_change, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
