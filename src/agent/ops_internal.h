@@ -20,7 +20,7 @@
 #define OPS_FINISHED_KEEP     256            /* finished background processes remembered */
 #define OPS_READ_FILE_MAX     (64u * 1024 * 1024)
 #define OPS_READ_CONTENT_MAX  (256u * 1024)
-#define OPS_WRITE_CONTENT_MAX (16u * 1024 * 1024)
+#define OPS_WRITE_CONTENT_MAX (4u * 1024 * 1024)
 
 struct ops_proc;
 

@@ -494,5 +494,5 @@ void api_agents_register(struct http_server *srv, struct api *api)
     http_server_route(srv, HTTP_POST, "/api/v2/workspaceagents/{id}/exec", HTTP_ROUTE_WORKER, 0,
                       exec, api);
     http_server_route(srv, HTTP_POST, "/api/v2/workspaceagents/{id}/requests", HTTP_ROUTE_WORKER,
-                      20 * 1024 * 1024, requests, api);
+                      5 * 1024 * 1024, requests, api);
 }
