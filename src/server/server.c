@@ -47,6 +47,9 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
          "address to listen on (default 127.0.0.1:7080; port 0 picks one)"},
         {"access-url", 0, FLAG_STRING, &cfg->access_url, "BERTH_ACCESS_URL", "URL",
          "how users and agents reach this server (default http://<listen address>)"},
+        {"agent-url", 0, FLAG_STRING, &cfg->agent_url, "BERTH_AGENT_URL", "URL",
+         "how provision programs and workspace agents reach this server (default: the access "
+         "URL when it is http://, else http://<listen address>)"},
         {"data-dir", 0, FLAG_STRING, &cfg->data_dir, "BERTH_DATA_DIR", "DIR",
          "where berth keeps its database and workspaces (default $XDG_DATA_HOME/berth)"},
         {"postgres-url", 0, FLAG_STRING, &cfg->postgres_url, "BERTH_POSTGRES_URL", "URL",
@@ -110,6 +113,7 @@ void server_config_free(struct server_config *cfg)
 {
     free(cfg->listen);
     free(cfg->access_url);
+    free(cfg->agent_url);
     free(cfg->data_dir);
     free(cfg->postgres_url);
     free(cfg->log_level);
@@ -159,7 +163,7 @@ int server_run(struct server_config *cfg)
     struct provisioner *prov = NULL;
     struct agentconn *ac = NULL;
     struct http_server *http = NULL;
-    char *access_url = NULL;
+    char *access_url = NULL, *agent_url = NULL;
     struct build_runner runner;
     memset(&runner, 0, sizeof runner);
 
@@ -202,13 +206,18 @@ int server_run(struct server_config *cfg)
     access_url = cfg->access_url ? xstrdup(cfg->access_url)
                                  : str_printf("http://%s", http_server_addr(http));
     api.access_url = access_url;
+    /* berth agent speaks plain HTTP: behind a TLS proxy, agents dial the listener directly. */
+    agent_url = cfg->agent_url ? xstrdup(cfg->agent_url)
+                : str_has_prefix(access_url, "http://")
+                    ? xstrdup(access_url)
+                    : str_printf("http://%s", http_server_addr(http));
 
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
     runner.st = st;
     runner.ps = ps;
-    runner.access_url = access_url;
+    runner.access_url = agent_url;
     runner.berth_bin = exe;
     runner.workspaces_dir = str_printf("%s/workspaces", dirs.data_dir);
     runner.scratch_dir = str_printf("%s/builds", dirs.data_dir);
@@ -253,6 +262,7 @@ out:
     store_close(st);
     server_dirs_close(&dirs);
     free(access_url);
+    free(agent_url);
     free(runner.workspaces_dir);
     free(runner.scratch_dir);
     return status;

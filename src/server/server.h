@@ -14,6 +14,7 @@
 struct server_config {
     char *listen;       /* host:port */
     char *access_url;   /* default http://<listen address> */
+    char *agent_url;    /* what provision programs and agents dial (default: see --agent-url) */
     char *data_dir;     /* default $XDG_DATA_HOME/berth */
     char *postgres_url; /* not supported yet */
     bool dev;

@@ -78,10 +78,12 @@ static void spawn_server(struct server *s, const char *const *extra)
     for (;;) {
         FILE *f = fopen(url_file, "r");
         if (f) {
-            char line[128] = "";
-            if (fgets(line, sizeof line, f) && strchr(line, '\n')) {
-                str_trim(line);
-                str_copy(s->url, sizeof s->url, line);
+            /* The access URL, then the address it listens on: the tests talk to the latter. */
+            char access[256] = "", addr[96] = "";
+            if (fgets(access, sizeof access, f) && fgets(addr, sizeof addr, f) &&
+                strchr(addr, '\n')) {
+                str_trim(addr);
+                snprintf(s->url, sizeof s->url, "http://%s", addr);
                 fclose(f);
                 break;
             }

@@ -1012,6 +1012,26 @@ static void test_start_on_a_running_workspace_replaces_the_agent(void **state)
     free(second);
 }
 
+/* Behind a TLS proxy (an https access URL) local agents dial the plain listener. */
+static void test_https_access_url_agents_dial_the_listener(void **state)
+{
+    struct ctx *c = *state;
+    struct ctx other = {.provision = c->provision};
+    const char *args[] = {"--access-url", "https://berth.example.invalid", NULL};
+    server_start(&other.s, args);
+    server_bootstrap_owner(&other.s);
+    char *tid = local_template(&other, "proxied", "");
+    json_t *ws = create_ws(&other, other.s.owner_token, tid, "behind-proxy");
+    char *agent_id = ws_agent_id(&other, other.s.owner_token, jsonx_get_str(ws, "id", ""));
+    json_decref(
+        wait_agent_field(&other, other.s.owner_token, agent_id, "lifecycle_state", "ready"));
+    build(&other, jsonx_get_str(ws, "id", ""), "delete");
+    free(agent_id);
+    json_decref(ws);
+    free(tid);
+    server_destroy(&other.s);
+}
+
 /* Stops every workspace this test file started so no agent outlives the server. */
 static void test_zz_stop_everything(void **state)
 {
@@ -1050,6 +1070,7 @@ int main(void)
         cmocka_unit_test(test_sandbox_hides_the_data_dir),
         cmocka_unit_test(test_agents_reconnect_after_server_restart),
         cmocka_unit_test(test_start_on_a_running_workspace_replaces_the_agent),
+        cmocka_unit_test(test_https_access_url_agents_dial_the_listener),
         cmocka_unit_test(test_zz_stop_everything),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
