@@ -67,13 +67,14 @@ static int agent_dial(void *arg, const char *agent_id, int64_t timeout_ms,
             rc = err_set(e, ERR_CANCELED, "context canceled");
             break;
         }
-        int64_t left_ms = (deadline - time_mono_us()) / 1000;
-        if (left_ms <= 0) {
+        int64_t left_us = deadline - time_mono_us();
+        if (left_us <= 0) {
             char d_text[32];
             duration_format(timeout_ms, d_text, sizeof d_text);
             rc = err_set(e, ERR_TIMEOUT, "agent did not connect within %s", d_text);
             break;
         }
+        int64_t left_ms = (left_us + 999) / 1000; /* never wake before the deadline */
         pubsub_waiter_wait(w, left_ms < DIAL_POLL_MS ? left_ms : DIAL_POLL_MS);
     }
     if (armed)
