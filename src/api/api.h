@@ -15,12 +15,14 @@
 #include "store/store.h"
 
 struct agentconn;
+struct chat_service;
 
 struct api {
     struct store *st;
     struct pubsub *ps;
     struct identity *id;
     struct agentconn *ac;
+    struct chat_service *chats;
     const char *access_url; /* how users and agents reach the server */
     const char *version;
 };

@@ -203,3 +203,24 @@ int api_decode_build_create(const json_t *body, struct build_request *out,
         return jsonx_invalid(e, "state", "custom provisioner state is not supported");
     return 0;
 }
+
+int api_decode_chat_create(const json_t *body, struct chat_create_req *out, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (jsonx_string(body, "title", JSONX_OPTIONAL, 0, &out->title, e) < 0 ||
+        jsonx_string(body, "workspace_id", JSONX_OPTIONAL, 64, &out->workspace_id, e) < 0)
+        return -1;
+    if (out->workspace_id && !*out->workspace_id)
+        out->workspace_id = NULL;
+    return 0;
+}
+
+json_t *api_decode_tool_args(const char *body, size_t len, struct err *e)
+{
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    if (i == len)
+        return json_object();
+    return jsonx_parse_object(body, len, e);
+}

@@ -48,4 +48,16 @@ int api_decode_build_create(const json_t *body, struct build_request *out,
 /* {"id": "..."} of PATCH /templates/{id}/versions. */
 int api_decode_promote(const json_t *body, const char **version_id, struct err *e);
 
+struct chat_create_req {
+    const char *title;        /* NULL: the default; its length is the chat service's to check */
+    const char *workspace_id; /* NULL: none */
+};
+
+/* POST /api/experimental/chats: {"title"?, "workspace_id"?}. */
+int api_decode_chat_create(const json_t *body, struct chat_create_req *out, struct err *e);
+/* The body of POST /api/experimental/chats/{id}/tools/{name}: the tool's arguments object. An
+ * empty (or all-whitespace) body is {}. New reference, or NULL with ERR_BAD_REQUEST when the
+ * body is not a JSON object. */
+json_t *api_decode_tool_args(const char *body, size_t len, struct err *e);
+
 #endif

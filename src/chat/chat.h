@@ -36,6 +36,9 @@ struct chat_service_config {
 
 /* A new service (free with chat_service_free after every caller stopped). Never NULL. */
 struct chat_service *chat_service_new(const struct chat_service_config *cfg);
+/* Server shutdown, before the threads that run tools are joined: cancels every tool call in
+ * progress (its waits end at once) and refuses later ones with ERR_UNAVAILABLE. */
+void chat_service_shutdown(struct chat_service *svc);
 void chat_service_free(struct chat_service *svc);
 
 /* Creates a chat owned by the subject (status waiting). title may be NULL (then "New chat");
@@ -56,10 +59,12 @@ json_t *chat_to_json(const struct chat *c);
 /* Publishes {"kind": "status_change", "chat": ...} on "chat:owner:<owner id>". */
 void chat_publish(struct chat_service *svc, const struct chat *c);
 
-/* Runs tool name for the subject's chat with args (a JSON object, borrowed). ERR_NOT_FOUND for
- * an unknown chat (or not the subject's) or an unknown tool; otherwise 0 and out holds the
- * tool's answer. cancel, progress may be NULL. Blocks for as long as the tool waits: call from
- * a worker thread. */
+/* Runs tool name for the subject's chat with args (a JSON object, borrowed; NULL = {}).
+ * ERR_NOT_FOUND for an unknown chat (or not the subject's) or an unknown tool, ERR_BAD_REQUEST
+ * when args is not an object, ERR_UNAVAILABLE after chat_service_shutdown; otherwise 0 and out
+ * (zeroed, or holding an earlier answer: it is cleared first) holds the tool's answer. The call
+ * runs as the chat's owner with the chat's workspace lock. cancel, progress may be NULL. Blocks
+ * for as long as the tool waits: call from a worker thread. */
 int chat_run_tool(struct chat_service *svc, const struct subject *sub, const char *chat_id,
                   const char *name, const json_t *args, struct tool_cancel *cancel,
                   void (*progress)(void *arg, const char *message), void *progress_arg,

@@ -8,6 +8,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "build/build.h"
+#include "chat/chat.h"
 #include "http/http.h"
 #include "identity/identity.h"
 #include "provision/provision.h"
@@ -162,6 +163,7 @@ int server_run(struct server_config *cfg)
     struct identity *id = NULL;
     struct provisioner *prov = NULL;
     struct agentconn *ac = NULL;
+    struct chat_service *chats = NULL;
     struct http_server *http = NULL;
     char *access_url = NULL, *agent_url = NULL;
     struct build_runner runner;
@@ -193,13 +195,16 @@ int server_run(struct server_config *cfg)
     id = identity_new(st, NULL);
     struct agentconn_config acc = {.replica_id = dirs.replica_id};
     ac = agentconn_new(st, ps, &acc);
+    struct chat_service_config ccfg = {.st = st, .ps = ps, .ac = ac};
+    chats = chat_service_new(&ccfg);
 
     struct http_config hc = {
         .listen = cfg->listen, .loops = cfg->http_loops, .workers = cfg->http_workers};
     http = http_server_new(&hc, &e);
     if (!http)
         goto out;
-    struct api api = {.st = st, .ps = ps, .id = id, .ac = ac, .version = BERTH_VERSION};
+    struct api api = {
+        .st = st, .ps = ps, .id = id, .ac = ac, .chats = chats, .version = BERTH_VERSION};
     api_register(http, &api);
     if (http_server_start(http, &e) < 0)
         goto out;
@@ -252,10 +257,14 @@ out:
             fprintf(stderr, "  %s\n", e.detail);
     }
     err_clear(&e);
+    /* Tool calls may wait for minutes: end their waits so the workers can be joined. */
+    if (chats)
+        chat_service_shutdown(chats);
     if (http)
         http_server_stop(http);
     provisioner_stop(prov);
     http_server_free(http);
+    chat_service_free(chats);
     agentconn_free(ac);
     identity_free(id);
     pubsub_free(ps);

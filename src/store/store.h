@@ -229,6 +229,9 @@ int store_workspace_set_deleted(struct store *st, const char *id, int64_t now, s
 /* Live workspaces built from a template. */
 int store_workspace_count_by_template(struct store *st, const char *template_id, int64_t *out,
                                       struct err *e);
+/* How many distinct users own live workspaces built from a template. */
+int store_template_owner_count(struct store *st, const char *template_id, int64_t *out,
+                               struct err *e);
 
 /* Everything the Workspace JSON needs, read in one query. Strings are owned by the view. */
 struct workspace_view {

@@ -154,6 +154,23 @@ int store_workspace_count_by_template(struct store *st, const char *template_id,
     return 0;
 }
 
+int store_template_owner_count(struct store *st, const char *template_id, int64_t *out,
+                               struct err *e)
+{
+    struct db_q q;
+    if (db_query(&q, st,
+                 "SELECT COUNT(DISTINCT owner_id) FROM workspaces"
+                 " WHERE template_id = ?1 AND deleted = 0",
+                 e) < 0)
+        return -1;
+    db_bind_text(&q, 1, template_id);
+    if (db_one(&q, "count", e) < 0)
+        return -1;
+    *out = db_col_int(&q, 0);
+    db_end(&q);
+    return 0;
+}
+
 void workspace_view_clear(struct workspace_view *v)
 {
     workspace_clear(&v->ws);

@@ -10,6 +10,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct err e = ERR_INIT;
+    json_t *args = api_decode_tool_args((const char *)data, size, &e);
+    err_clear(&e);
+    json_decref(args);
     json_t *body = jsonx_parse_object(data, size, &e);
     err_clear(&e);
     if (!body)
@@ -43,6 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err_clear(&e);
     const char *id;
     api_decode_promote(body, &id, &e);
+    err_clear(&e);
+    struct chat_create_req cc;
+    api_decode_chat_create(body, &cc, &e);
     err_clear(&e);
     json_decref(body);
     return 0;

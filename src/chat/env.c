@@ -1,0 +1,139 @@
+/* env.c - the tools' real environment: the store-backed data, agent connections, the system
+ * clocks, and waits woken by pubsub events (and by cancellation). */
+#include "base/str.h"
+#include "base/times.h"
+#include "chat/service.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* How often a dial re-checks the connection without an event (a backstop only: connecting
+ * publishes "agent:<id>"). */
+#define DIAL_POLL_MS 2000
+
+/* ---- cancellation of a wait ----
+ * A wait registers its waiter as the call's wake-up under the cancel's lock, unless the call is
+ * already canceled; tool_cancel_trigger then wakes it at once. The registration is removed
+ * before the waiter is freed. */
+
+static void wake_waiter(void *arg)
+{
+    pubsub_waiter_wake(arg);
+}
+
+/* False when the call is already canceled (nothing registered). */
+static bool cancel_arm(struct tool_cancel *c, struct pubsub_waiter *w)
+{
+    if (!c)
+        return true;
+    pthread_mutex_lock(&c->lock);
+    bool ok = !atomic_load(&c->canceled);
+    if (ok) {
+        c->wake = wake_waiter;
+        c->wake_arg = w;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+static void cancel_disarm(struct tool_cancel *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->wake = NULL;
+    c->wake_arg = NULL;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- the agent connection ---- */
+
+static int agent_dial(void *arg, const char *agent_id, int64_t timeout_ms,
+                      struct tool_cancel *cancel, struct err *e)
+{
+    struct chat_env_deps *d = arg;
+    /* Subscribe before the first check so a connection in between still wakes us. */
+    struct pubsub_waiter *w = pubsub_waiter_new(d->ps);
+    char channel[64];
+    snprintf(channel, sizeof channel, "agent:%s", agent_id);
+    pubsub_waiter_add(w, channel);
+    bool armed = cancel_arm(cancel, w);
+    int64_t deadline = time_mono_us() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
+    int rc = 0;
+    for (;;) {
+        if (agentconn_connected(d->ac, agent_id))
+            break;
+        if (!armed || tool_cancel_is_set(cancel)) {
+            rc = err_set(e, ERR_CANCELED, "context canceled");
+            break;
+        }
+        int64_t left_us = deadline - time_mono_us();
+        if (left_us <= 0) {
+            char d_text[32];
+            duration_format(timeout_ms, d_text, sizeof d_text);
+            rc = err_set(e, ERR_TIMEOUT, "agent did not connect within %s", d_text);
+            break;
+        }
+        int64_t left_ms = (left_us + 999) / 1000; /* never wake before the deadline */
+        pubsub_waiter_wait(w, left_ms < DIAL_POLL_MS ? left_ms : DIAL_POLL_MS);
+    }
+    if (armed)
+        cancel_disarm(cancel);
+    pubsub_waiter_free(w);
+    return rc;
+}
+
+static int agent_call(void *arg, const char *agent_id, const json_t *request, int64_t timeout_ms,
+                      json_t **result, struct err *e)
+{
+    struct chat_env_deps *d = arg;
+    return agentconn_call(d->ac, agent_id, request, timeout_ms, result, e);
+}
+
+/* ---- time ---- */
+
+static int64_t clock_now_us(void *arg)
+{
+    (void)arg;
+    return time_now_us();
+}
+
+static int64_t clock_mono_us(void *arg)
+{
+    (void)arg;
+    return time_mono_us();
+}
+
+static bool clock_wait(void *arg, const char *const *channels, int64_t timeout_ms,
+                       struct tool_cancel *cancel)
+{
+    struct chat_env_deps *d = arg;
+    struct pubsub_waiter *w = pubsub_waiter_new(d->ps);
+    for (size_t i = 0; channels && channels[i]; i++)
+        pubsub_waiter_add(w, channels[i]);
+    bool armed = cancel_arm(cancel, w);
+    if (armed)
+        pubsub_waiter_wait(w, timeout_ms);
+    if (armed)
+        cancel_disarm(cancel);
+    pubsub_waiter_free(w);
+    return armed && !tool_cancel_is_set(cancel);
+}
+
+void chat_env_init(struct tool_env *env, struct chat_env_deps *deps, const struct tool_waits *waits)
+{
+    memset(env, 0, sizeof *env);
+    chat_tool_db_init(&env->db, deps->st);
+    /* TODO(merge): env->ws, the workspace operations (create, start, stop as the chat's owner),
+     * comes from src/chat/workspace_ops.c (chat_workspace_ops_init), which is not on this
+     * branch; it stays zeroed here and is wired when the branches are merged. */
+    env->agent.arg = deps;
+    env->agent.dial = agent_dial;
+    env->agent.call = agent_call;
+    env->clock.arg = deps;
+    env->clock.now_us = clock_now_us;
+    env->clock.mono_us = clock_mono_us;
+    env->clock.wait = clock_wait;
+    if (waits)
+        env->waits = *waits;
+}
