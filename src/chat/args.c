@@ -100,8 +100,8 @@ static char *param_text(const json_t *v)
         return xstrdup(json_string_value(v));
     if (json_is_boolean(v))
         return xstrdup(json_is_true(v) ? "true" : "false");
-    if (json_is_integer(v) || (json_is_real(v) && integral(v, &i)))
-        return str_printf("%lld", (long long)(json_is_integer(v) ? json_integer_value(v) : i));
+    if (integral(v, &i)) /* 2.0 reads as "2", as a model that wrote 2 meant */
+        return str_printf("%lld", (long long)i);
     if (json_is_real(v))
         return real_text(json_real_value(v));
     return NULL;

@@ -101,9 +101,20 @@ static void test_job_status(void **state)
     assert_string_equal(f->jobs[5].error, "build failed");
 }
 
+/* Counts the reads of one job, and stops a workspace's agent once the job was read twice. */
+static void after_hook(struct fake *f, enum fake_fn fn, const char *key, void *arg)
+{
+    int *reads = arg;
+    if (fn == FAKE_JOB_GET && ++*reads == 2)
+        fake_agent_status(f, &f->agents[0].row, AGENT_DISCONNECTED);
+}
+
 static void test_changes_after_reads(void **state)
 {
     struct fake *f = *state;
+    int reads = 0;
+    f->after = after_hook;
+    f->after_arg = &reads;
     struct workspace_agent *a = fake_running(f, "dev");
     struct workspace_build *b =
         fake_build(f, f->chats[0].workspace_id, TRANSITION_STOP, JOB_RUNNING);
@@ -129,7 +140,9 @@ static void test_changes_after_reads(void **state)
     }
     assert_int_equal(f->env.db.agent_get(f->env.db.arg, a->id, &got, &e), 0);
     assert_int_equal(got.lifecycle, LIFECYCLE_START_ERROR);
+    assert_int_equal(agentconn_status(&got, f->now_us), AGENT_DISCONNECTED);
     workspace_agent_clear(&got);
+    assert_int_equal(reads, 2);
 }
 
 static void test_failures(void **state)
