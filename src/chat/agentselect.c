@@ -80,9 +80,15 @@ int tool_select_agent(const struct tool_env *env, const char *workspace_id,
                       struct workspace_agent *out, bool *no_agents, char **msg)
 {
     struct agent_list list = {0};
+    struct err e = ERR_INIT;
     *no_agents = false;
     *msg = NULL;
-    if (env->db.agents_latest(env->db.arg, workspace_id, &list, NULL) < 0 || list.n == 0) {
+    if (env->db.agents_latest(env->db.arg, workspace_id, &list, &e) < 0) {
+        *msg = str_printf("list agents: %s", err_msg(&e));
+        err_clear(&e);
+        return -1;
+    }
+    if (list.n == 0) {
         agent_list_free(&list);
         *no_agents = true;
         return -1;

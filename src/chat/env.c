@@ -104,36 +104,48 @@ static int64_t clock_mono_us(void *arg)
     return time_mono_us();
 }
 
-static bool clock_wait(void *arg, const char *const *channels, int64_t timeout_ms,
-                       struct tool_cancel *cancel)
+static void *clock_watch(void *arg, const char *const *channels)
 {
     struct chat_env_deps *d = arg;
     struct pubsub_waiter *w = pubsub_waiter_new(d->ps);
     for (size_t i = 0; channels && channels[i]; i++)
         pubsub_waiter_add(w, channels[i]);
+    return w;
+}
+
+static bool clock_wait(void *arg, void *watch, int64_t timeout_ms, struct tool_cancel *cancel)
+{
+    (void)arg;
+    struct pubsub_waiter *w = watch;
     bool armed = cancel_arm(cancel, w);
-    if (armed)
+    if (armed) {
         pubsub_waiter_wait(w, timeout_ms);
-    if (armed)
         cancel_disarm(cancel);
-    pubsub_waiter_free(w);
+    }
     return armed && !tool_cancel_is_set(cancel);
+}
+
+static void clock_unwatch(void *arg, void *watch)
+{
+    (void)arg;
+    pubsub_waiter_free(watch);
 }
 
 void chat_env_init(struct tool_env *env, struct chat_env_deps *deps, const struct tool_waits *waits)
 {
     memset(env, 0, sizeof *env);
     chat_tool_db_init(&env->db, deps->st);
-    /* TODO(merge): env->ws, the workspace operations (create, start, stop as the chat's owner),
-     * comes from src/chat/workspace_ops.c (chat_workspace_ops_init), which is not on this
-     * branch; it stays zeroed here and is wired when the branches are merged. */
+    deps->ws = (struct chat_ws_ctx){deps->st, deps->ps};
+    chat_workspace_ops(&env->ws, &deps->ws);
     env->agent.arg = deps;
     env->agent.dial = agent_dial;
     env->agent.call = agent_call;
     env->clock.arg = deps;
     env->clock.now_us = clock_now_us;
     env->clock.mono_us = clock_mono_us;
+    env->clock.watch = clock_watch;
     env->clock.wait = clock_wait;
+    env->clock.unwatch = clock_unwatch;
     if (waits)
         env->waits = *waits;
 }

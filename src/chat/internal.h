@@ -42,6 +42,19 @@ int tool_arg_bool(const json_t *args, const char *name, bool *out, struct tool_a
 int tool_arg_params(const json_t *args, const char *name, struct build_param_value **out, size_t *n,
                     struct tool_answer *a);
 void tool_params_free(struct build_param_value *p, size_t n);
+/* A duration argument the way Go's time.ParseDuration reads it, over duration_parse's units (ms,
+ * s, m, h, decimals, "0") with an optional leading sign: 0 and *ms (may be negative), or -1 and
+ * *why (heap) in Go's words: `time: invalid duration "<s>"`, `time: missing unit in duration
+ * "<s>"`, `time: unknown unit "<u>" in duration "<s>"`. */
+int tool_duration(const char *s, int64_t *ms, char **why);
+
+/* ---- results (fields.c) ---- */
+
+/* Sets obj[key] to text with surrounding whitespace trimmed, cut to max_runes code points when
+ * max_runes > 0; nothing when text is NULL or only whitespace. */
+void tool_set_trimmed(json_t *obj, const char *key, const char *text, size_t max_runes);
+/* Whether env->template_allowlist lets chats use the template (NULL or empty allows all). */
+bool tool_template_allowed(const struct tool_env *env, const char *template_id);
 
 /* ---- the chat's agent (agent.c) ----
  * The agent the exec and file tools act on: the chat's bound agent when it belongs to the
@@ -53,6 +66,20 @@ void tool_params_free(struct build_param_value *p, size_t n);
  * <e>", ...) and returns -1. */
 int tool_chat_agent(const struct tool_env *env, const struct tool_call *call,
                     char agent_id[UUID_STR_LEN], struct tool_answer *a);
+
+/* How long the exec and file tools wait for the agent's answer: TOOL_AGENT_CALL_MS for quick
+ * requests; a request that itself waits (a foreground command, a process_output wait) gets its
+ * own time plus TOOL_AGENT_CALL_MARGIN_MS. */
+#define TOOL_AGENT_CALL_MS        60000
+#define TOOL_AGENT_CALL_MARGIN_MS 30000
+
+/* Sends request to the agent (env->agent.call). On failure sets the text error on a and returns
+ * -1: "<prefix>: " when prefix is non-NULL, then the error's message, ": <detail>" when it has
+ * one, and "\n- <field>: <detail>" per validation (the agent's "Validation failed." names the
+ * field). On success *result is a new reference. */
+int tool_agent_request(const struct tool_env *env, const char *agent_id, const json_t *request,
+                       int64_t timeout_ms, const char *prefix, json_t **result,
+                       struct tool_answer *a);
 
 /* Loads the chat's workspace (live) with its latest build and job for start and stop; on
  * failure sets the reference's text error ("load chat: <e>", "chat has no workspace; use

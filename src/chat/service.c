@@ -48,7 +48,7 @@ struct chat_service *chat_service_new(const struct chat_service_config *cfg)
     struct chat_service *svc = xcalloc(1, sizeof *svc);
     svc->st = cfg->st;
     svc->ps = cfg->ps;
-    svc->deps = (struct chat_env_deps){cfg->st, cfg->ps, cfg->ac};
+    svc->deps = (struct chat_env_deps){.st = cfg->st, .ps = cfg->ps, .ac = cfg->ac};
     chat_env_init(&svc->env, &svc->deps, &cfg->waits);
     svc->env.on_chat_updated = on_chat_updated;
     svc->env.on_chat_updated_arg = svc;

@@ -6,6 +6,7 @@
 
 #include "agentconn/agentconn.h"
 #include "chat/chat.h"
+#include "chat/internal.h"
 #include "chat/tool.h"
 #include "pubsub/pubsub.h"
 #include "store/store.h"
@@ -18,6 +19,7 @@ struct chat_env_deps {
     struct store *st;
     struct pubsub *ps;
     struct agentconn *ac;
+    struct chat_ws_ctx ws; /* the workspace operations' context (filled by chat_env_init) */
 };
 
 /* The tools' data over the store (tool_db.c): arg is st. */

@@ -255,7 +255,9 @@ bool tool_is_chat_agent(const char *name);
 int tool_find_chat_agent(const struct tool_agent_ref *agents, size_t n, char **msg);
 
 /* The agent of the latest build chosen for the chat (selection over agents_latest): 0 with
- * out filled, or -1 with *msg (heap) when there are none ("no_agent") or selection failed. */
+ * out filled (caller clears it); -1 with *no_agents when the build has none; -1 with *msg
+ * (heap, caller frees) when selection failed ("list agents: <e>", or tool_find_chat_agent's
+ * message). */
 int tool_select_agent(const struct tool_env *env, const char *workspace_id,
                       struct workspace_agent *out, bool *no_agents, char **msg);
 

@@ -197,36 +197,45 @@ static void test_wait_for_an_event(void **state)
 {
     struct fixture *f = *state;
     const char *channels[] = {"workspace:x", "job:y:logs", NULL};
+    void *watch = f->env->clock.watch(f->env->clock.arg, channels);
     struct later l = {.f = f, .delay_ms = 100, .what = LATER_PUBLISH, .channel = "job:y:logs"};
     later_start(&l);
     int64_t t0 = time_mono_us();
-    assert_true(f->env->clock.wait(f->env->clock.arg, channels, 30000, NULL));
+    assert_true(f->env->clock.wait(f->env->clock.arg, watch, 30000, NULL));
     int64_t took = elapsed_ms(t0);
     later_join(&l);
     assert_true(took < 10000);
     /* No event: the time-out, and still not canceled. */
     t0 = time_mono_us();
-    assert_true(f->env->clock.wait(f->env->clock.arg, channels, 60, NULL));
+    assert_true(f->env->clock.wait(f->env->clock.arg, watch, 60, NULL));
     assert_true(elapsed_ms(t0) >= 60);
+    /* An event published after the watch but before the wait is not missed. */
+    pubsub_publish(f->ps, "workspace:x", "build");
+    t0 = time_mono_us();
+    assert_true(f->env->clock.wait(f->env->clock.arg, watch, 30000, NULL));
+    assert_true(elapsed_ms(t0) < 10000);
+    f->env->clock.unwatch(f->env->clock.arg, watch);
 }
 
 static void test_wait_is_canceled(void **state)
 {
     struct fixture *f = *state;
     const char *channels[] = {"workspace:x", NULL};
+    void *watch = f->env->clock.watch(f->env->clock.arg, channels);
     struct tool_cancel cancel;
     tool_cancel_init(&cancel);
     struct later l = {.f = f, .delay_ms = 100, .what = LATER_CANCEL, .cancel = &cancel};
     later_start(&l);
     int64_t t0 = time_mono_us();
-    assert_false(f->env->clock.wait(f->env->clock.arg, channels, 30000, &cancel));
+    assert_false(f->env->clock.wait(f->env->clock.arg, watch, 30000, &cancel));
     int64_t took = elapsed_ms(t0);
     later_join(&l);
     assert_true(took < 10000);
     assert_null(cancel.wake);
     t0 = time_mono_us();
-    assert_false(f->env->clock.wait(f->env->clock.arg, channels, 30000, &cancel));
+    assert_false(f->env->clock.wait(f->env->clock.arg, watch, 30000, &cancel));
     assert_true(elapsed_ms(t0) < 1000);
+    f->env->clock.unwatch(f->env->clock.arg, watch);
     tool_cancel_destroy(&cancel);
 }
 
