@@ -3,16 +3,19 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/times.h"
 #include "http/internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +229,38 @@ void http_loop_post_stream(struct http_loop *loop, struct http_stream *st)
     event_active(loop->wake, 0, 0);
 }
 
+#define ACCEPT_PAUSE_MS 100
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(arg);
+}
+
+/* Out of descriptors: accept() would fail at once again, so stop accepting for a moment
+ * (connections wait in the backlog) instead of spinning; other errors are logged. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    static _Atomic int64_t last_us;
+    int64_t now = time_mono_us();
+    bool say = now - last_us > 10 * 1000000LL;
+    if (say)
+        last_us = now;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        if (say)
+            log_warn("http", "cannot accept connections: %s; pausing %d ms at a time",
+                     strerror(err), ACCEPT_PAUSE_MS);
+        evconnlistener_disable(l);
+        struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+        event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, on_resume, l, &tv);
+    } else if (say) {
+        log_warn("http", "accept failed: %s", strerror(err));
+    }
+}
+
 static void *loop_main(void *arg)
 {
     struct http_loop *loop = arg;
@@ -236,8 +271,21 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+/* libevent's own messages go to berth's log, at most one a second (a failing call in a loop
+ * must not fill the disk). */
+static void on_libevent_log(int severity, const char *msg)
+{
+    static _Atomic int64_t last_us;
+    int64_t now = time_mono_us();
+    if (severity < EVENT_LOG_WARN || now - last_us < 1000000)
+        return;
+    last_us = now;
+    log_write(severity == EVENT_LOG_ERR ? LOG_ERROR : LOG_WARN, "libevent", "%s", msg);
+}
+
 int http_server_start(struct http_server *s, struct err *e)
 {
+    event_set_log_callback(on_libevent_log);
     if (bind_socket(s, e) < 0)
         return -1;
     s->workers = http_workers_new(s->cfg.workers);
@@ -264,8 +312,11 @@ int http_server_start(struct http_server *s, struct err *e)
         evhttp_set_gencb(loop->evh, on_request, loop);
         loop->wake = event_new(loop->base, -1, EV_PERSIST, drain_outbox, loop);
         int fd = i == 0 ? s->fd : fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
-        if (fd < 0 || !evhttp_accept_socket_with_handle(loop->evh, fd))
+        struct evhttp_bound_socket *bound =
+            fd < 0 ? NULL : evhttp_accept_socket_with_handle(loop->evh, fd);
+        if (!bound)
             return err_set(e, ERR_INTERNAL, "cannot accept on %s", s->addr);
+        evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), on_accept_error);
     }
     for (int i = 0; i < s->nloops; i++)
         pthread_create(&s->loops[i].thread, NULL, loop_main, &s->loops[i]);

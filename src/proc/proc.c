@@ -21,6 +21,7 @@
 #include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 enum child_stage { STAGE_SETUP = 1, STAGE_CHDIR, STAGE_STDIN, STAGE_EXEC };
@@ -115,7 +116,16 @@ static _Noreturn void child_exec(const struct child_args *a)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    execve(a->path, a->argv, a->envp ? a->envp : empty_env);
+    /* ETXTBSY: another thread's child, forked while the program file was still open for
+     * writing here (a freshly extracted archive), holds that descriptor until it execs. It is
+     * gone within moments: retry for up to a second. */
+    for (int tries = 0;; tries++) {
+        execve(a->path, a->argv, a->envp ? a->envp : empty_env);
+        if (errno != ETXTBSY || tries == 100)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     child_fail(report, STAGE_EXEC, errno);
 }
 

@@ -66,7 +66,9 @@ int job_ctx_complete(struct job_ctx *ctx, const char *error, struct err *e)
     if (store_job_complete(ctx->p->st, ctx->job.id, ctx->p->worker_id, time_now_us(),
                            canceled ? "" : (error ? error : ""), "", e) < 0)
         return -1;
+    pthread_mutex_lock(&ctx->lock);
     ctx->completed = true;
+    pthread_mutex_unlock(&ctx->lock);
     return 0;
 }
 

@@ -110,7 +110,12 @@ static void run_job(struct provisioner *p, struct job *job)
     bool canceled = ctx->canceled, shutdown = ctx->shutdown, lost = ctx->lost;
     pthread_mutex_unlock(&ctx->lock);
     const char *error = NULL;
-    if (lost || ctx->completed)
+    pthread_mutex_lock(&ctx->lock);
+    bool completed = ctx->completed;
+    pthread_mutex_unlock(&ctx->lock);
+    /* A handler that completed the job and then failed (its transaction rolled back) has not
+     * really completed it: completing it again fails harmlessly if it had. */
+    if (lost || (completed && rc == 0))
         error = NULL;
     else if (canceled)
         error = ""; /* canceled_at is set: the job ends canceled */
@@ -199,11 +204,19 @@ static void *heartbeat_main(void *arg)
     while (sleep_unless_stopping(p, p->cfg.heartbeat_ms)) {
         pthread_mutex_lock(&p->lock);
         for (struct job_ctx *c = p->running; c; c = c->next) {
+            pthread_mutex_lock(&c->lock);
+            bool done = c->completed; /* its handler completed it: nothing to keep alive */
+            pthread_mutex_unlock(&c->lock);
+            if (done)
+                continue;
             bool canceled = false;
             struct err e = ERR_INIT;
             if (store_job_heartbeat(p->st, c->job.id, p->worker_id, time_now_us(), &canceled, &e) <
                 0) {
-                if (err_is(&e, ERR_CONFLICT)) {
+                pthread_mutex_lock(&c->lock);
+                done = c->completed; /* completed while we asked */
+                pthread_mutex_unlock(&c->lock);
+                if (err_is(&e, ERR_CONFLICT) && !done) {
                     log_warn("provision", "job %s is no longer ours; stopping it", c->job.id);
                     pthread_mutex_lock(&c->lock);
                     c->lost = true;

@@ -9,6 +9,7 @@
 #include "template/tarball.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -140,9 +141,43 @@ void server_kill(struct server *s)
     s->pid = 0;
 }
 
+/* SIGKILLs every process whose environment has BERTH_URL=<the server's URL>: agents (and their
+ * sandboxes) a test left running would otherwise retry a server that is gone, forever. */
+static void kill_leftover_agents(const struct server *s)
+{
+    if (!s->url[0])
+        return;
+    char *want = fmt("BERTH_URL=%s", s->url);
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 1 || pid == getpid())
+            continue;
+        char path[64], env[16384];
+        snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, env, sizeof env - 1);
+        close(fd);
+        for (ssize_t i = 0; i < len; i += (ssize_t)strnlen(env + i, (size_t)(len - i)) + 1) {
+            if (strncmp(env + i, want, (size_t)(len - i)) == 0) {
+                kill((pid_t)pid, SIGKILL);
+                break;
+            }
+        }
+    }
+    if (d)
+        closedir(d);
+    free(want);
+}
+
 void server_destroy(struct server *s)
 {
     server_stop(s);
+    kill_leftover_agents(s);
     if (s->dir[0] && !getenv("BERTH_KEEP_TEST_DIRS"))
         rmrf(s->dir);
 }
