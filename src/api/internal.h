@@ -56,6 +56,9 @@ void api_reply_build(struct api *api, struct http_request *req, int status,
                      const struct workspace_build *b);
 /* Loads and renders the Workspace with id (no permission check). */
 int api_render_workspace(struct api *api, const char *id, struct jw *w, struct err *e);
+/* The same for a view already read. */
+int api_render_workspace_view(struct api *api, const struct workspace_view *v, struct jw *w,
+                              struct err *e);
 
 /* Streams a job's logs after the `after` cursor as SSE until the job ends (log-follow). The
  * caller has checked access to the job. Replies itself. */

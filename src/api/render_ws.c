@@ -161,19 +161,24 @@ void render_workspace(struct jw *w, const struct workspace_view *v, const struct
     jw_object_end(w);
 }
 
+int api_render_workspace_view(struct api *api, const struct workspace_view *v, struct jw *w,
+                              struct err *e)
+{
+    struct build_detail d;
+    memset(&d, 0, sizeof d);
+    if (v->has_build && api_load_build_detail(api->st, &v->build, &d, e) < 0)
+        return -1;
+    render_workspace(w, v, &d, time_now_us());
+    build_detail_free(&d);
+    return 0;
+}
+
 int api_render_workspace(struct api *api, const char *id, struct jw *w, struct err *e)
 {
     struct workspace_view v;
     if (store_workspace_view(api->st, id, &v, e) < 0)
         return -1;
-    struct build_detail d;
-    memset(&d, 0, sizeof d);
-    if (v.has_build && api_load_build_detail(api->st, &v.build, &d, e) < 0) {
-        workspace_view_clear(&v);
-        return -1;
-    }
-    render_workspace(w, &v, &d, time_now_us());
-    build_detail_free(&d);
+    int rc = api_render_workspace_view(api, &v, w, e);
     workspace_view_clear(&v);
-    return 0;
+    return rc;
 }

@@ -85,11 +85,30 @@ static void get(struct http_request *req, void *arg)
 {
     struct api *api = arg;
     struct subject sub;
-    struct workspace ws;
-    if (api_auth(api, req, &sub) < 0 || load_workspace(api, req, &sub, &ws) < 0)
+    if (api_auth(api, req, &sub) < 0)
         return;
-    reply_workspace(api, req, 200, ws.id);
-    workspace_clear(&ws);
+    /* One read for the check and the answer: the view holds the owner. */
+    const char *id = http_request_param(req, "id");
+    struct workspace_view v;
+    struct err e = ERR_INIT;
+    if (!uuid_valid(id) || store_workspace_view(api->st, id, &v, NULL) < 0) {
+        rbac_not_found(&e);
+        api_fail(req, &e);
+        return;
+    }
+    struct rbac_object obj = {RBAC_WORKSPACE, v.ws.id, v.ws.owner_id};
+    struct jw w;
+    jw_init(&w);
+    if (!rbac_allowed(&sub, RBAC_READ, &obj)) {
+        rbac_not_found(&e);
+    } else if (api_render_workspace_view(api, &v, &w, &e) == 0) {
+        workspace_view_clear(&v);
+        http_reply_jw(req, 200, &w);
+        return;
+    }
+    workspace_view_clear(&v);
+    jw_free(&w);
+    api_fail(req, &e);
 }
 
 static void get_by_name(struct http_request *req, void *arg)

@@ -123,8 +123,9 @@ static int exec_simple(sqlite3 *h, const char *sql, struct err *e)
 static struct db_conn *conn_open(struct store *st, struct err *e)
 {
     sqlite3 *h = NULL;
-    int rc = sqlite3_open_v2(
-        st->path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(st->path, &h,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             "unix-excl");
     if (rc != SQLITE_OK) {
         err_set(e, ERR_INTERNAL, "open database %s: %s", st->path,
                 h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
@@ -135,7 +136,7 @@ static struct db_conn *conn_open(struct store *st, struct err *e)
     sqlite3_busy_timeout(h, 10000);
     if (exec_simple(h,
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                    "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+                    "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456;",
                     e) < 0) {
         sqlite3_close_v2(h);
         return NULL;
@@ -163,8 +164,17 @@ struct db_conn *db_conn_get(struct store *st, struct err *e)
     return c;
 }
 
+/* Process-wide settings, before the first connection: no memory statistics (they take a global
+ * mutex on every allocation, which every thread's connection would contend for). */
+static void configure_once(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct store *db_sqlite_open(const char *path, struct err *e)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, configure_once);
     struct store *st = xcalloc(1, sizeof *st);
     st->path = xstrdup(path);
     pthread_mutexattr_t attr;
