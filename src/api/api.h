@@ -24,6 +24,7 @@ struct api {
     struct agentconn *ac;
     struct chat_service *chats;
     const char *access_url; /* how users and agents reach the server */
+    const char *data_dir;   /* where backups go (<data dir>/backups) */
     const char *version;
 };
 

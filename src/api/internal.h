@@ -79,5 +79,6 @@ void api_workspaces_register(struct http_server *srv, struct api *api);
 void api_builds_register(struct http_server *srv, struct api *api);
 void api_agents_register(struct http_server *srv, struct api *api);
 void api_chats_register(struct http_server *srv, struct api *api);
+void api_deployment_register(struct http_server *srv, struct api *api);
 
 #endif

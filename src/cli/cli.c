@@ -42,6 +42,7 @@ static const char *usage =
     "  templates archive N V  archive a version (unarchive to undo)\n"
     "\n"
     "Other:\n"
+    "  backup                 copy the server's database while it runs (owners)\n"
     "  version                print the version\n"
     "\n"
     "Every client command takes --url, --token and -o json; run `berth <command> --help`.\n";
@@ -64,6 +65,7 @@ static const struct command commands[] = {
     {"start", cmd_start},    {"stop", cmd_stop},           {"restart", cmd_restart},
     {"delete", cmd_delete},  {"list", cmd_list},           {"show", cmd_show},
     {"logs", cmd_logs},      {"exec", cmd_exec},           {"version", cmd_version},
+    {"backup", cmd_backup},
 };
 
 int cli_main(int argc, char **argv)

@@ -211,6 +211,7 @@ int server_run(struct server_config *cfg)
     access_url = cfg->access_url ? xstrdup(cfg->access_url)
                                  : str_printf("http://%s", http_server_addr(http));
     api.access_url = access_url;
+    api.data_dir = dirs.data_dir;
     /* berth agent speaks plain HTTP: behind a TLS proxy, agents dial the listener directly. */
     agent_url = cfg->agent_url ? xstrdup(cfg->agent_url)
                 : str_has_prefix(access_url, "http://")

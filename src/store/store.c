@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const struct embedded_file store_sqlite_migrations[];
 extern const size_t store_sqlite_migrations_count;
@@ -203,4 +204,15 @@ int agent_lifecycle_parse(const char *s, enum agent_lifecycle *out)
         }
     }
     return -1;
+}
+
+int store_backup(struct store *st, const char *path, struct err *e)
+{
+    if (access(path, F_OK) == 0)
+        return err_set(e, ERR_CONFLICT, "%s already exists", path);
+    struct db_q q;
+    if (db_query(&q, st, "VACUUM INTO ?", e) < 0)
+        return -1;
+    db_bind_text(&q, 1, path);
+    return db_run(&q, e) < 0 ? -1 : 0;
 }

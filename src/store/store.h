@@ -33,6 +33,9 @@ struct store *store_open(const char *url, struct err *e);
 void store_close(struct store *st);
 /* The schema version after migrations (the highest applied migration number). */
 int store_schema_version(struct store *st);
+/* Writes a consistent copy of the whole database to path (which must not exist), while the
+ * store keeps serving. ERR_CONFLICT when path exists. */
+int store_backup(struct store *st, const char *path, struct err *e);
 
 /* Transactions on the calling thread's connection. Not nested. Between begin and commit the
  * thread holds the process's write lock: keep transactions short and never wait inside one. */

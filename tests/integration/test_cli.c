@@ -5,6 +5,7 @@
 #include "base/json.h"
 #include "base/str.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,6 +265,38 @@ static void test_workspace_lifecycle_from_the_cli(void **state)
     free(dir);
 }
 
+/* berth backup: an owner gets a consistent copy of the live database; a member may not. */
+static void test_backup_while_serving(void **state)
+{
+    struct server *s = *state;
+    char member[64];
+    server_create_user(s, "mia", NULL, member);
+    const char *args[] = {"backup", NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run_cli(s, s->owner_token, NULL, args, &out, &err), 0);
+    char *prefix = fmt("Backup written on the server to %s/backups/berth-", s->data_dir);
+    assert_true(str_has_prefix(out, prefix));
+    free(prefix);
+    char *path = strdup(out + strlen("Backup written on the server to "));
+    *strstr(path, " (") = '\0';
+    free(out);
+    free(err);
+    /* A real SQLite database holding the users, readable while the server runs. */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM users", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 2);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    free(path);
+    assert_int_not_equal(run_cli(s, member, NULL, args, &out, &err), 0);
+    assert_non_null(strstr(err, "Only an owner can back up the deployment."));
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +304,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failures_exit_nonzero_with_the_message, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_workspace_lifecycle_from_the_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_while_serving, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
