@@ -86,7 +86,7 @@ int tool_select_agent(const struct tool_env *env, const char *workspace_id,
     if (env->db.agents_latest(env->db.arg, workspace_id, &list, &e) < 0) {
         *msg = str_printf("list agents: %s", err_msg(&e));
         err_clear(&e);
-        return -1;
+        return -2;
     }
     if (list.n == 0) {
         agent_list_free(&list);

@@ -256,8 +256,9 @@ int tool_find_chat_agent(const struct tool_agent_ref *agents, size_t n, char **m
 
 /* The agent of the latest build chosen for the chat (selection over agents_latest): 0 with
  * out filled (caller clears it); -1 with *no_agents when the build has none; -1 with *msg
- * (heap, caller frees) when selection failed ("list agents: <e>", or tool_find_chat_agent's
- * message). */
+ * (heap, caller frees) when selection failed (tool_find_chat_agent's message); -2 with *msg
+ * "list agents: <e>" when the agents could not be read (start and create report that as the
+ * reference does: no agent, or nothing). */
 int tool_select_agent(const struct tool_env *env, const char *workspace_id,
                       struct workspace_agent *out, bool *no_agents, char **msg);
 

@@ -232,20 +232,24 @@ static void create_locked(const struct tool_env *env, const struct tool_call *ca
         free(text);
         goto out;
     }
-    env->db.user_get(env->db.arg, call->owner_id, &owner, NULL);
     json_t *r = json_object();
     json_object_set_new(r, "created", json_true());
-    json_object_set_new(r, "workspace_name", json_sprintf("%s/%s", owner.username, ws.name));
+    /* "<owner>/<name>"; the bare name when the owner cannot be read (not "/<name>"). */
+    if (env->db.user_get(env->db.arg, call->owner_id, &owner, NULL) == 0 && owner.username[0])
+        json_object_set_new(r, "workspace_name", json_sprintf("%s/%s", owner.username, ws.name));
+    else
+        json_object_set_new(r, "workspace_name", json_string(ws.name));
     if (build.id[0])
         json_object_set_new(r, "build_id", json_string(build.id));
     bool none;
-    if (tool_select_agent(env, ws.id, &agent, &none, &msg) < 0) {
+    int sel = tool_select_agent(env, ws.id, &agent, &none, &msg);
+    if (sel == 0) {
+        tool_wait_agent_ready(env, call, agent.id, true, true, r);
+    } else if (sel == -1) {
         json_object_set_new(r, "agent_status", json_string(none ? "no_agent" : "selection_error"));
         if (!none)
             json_object_set_new(r, "agent_error", json_string(msg));
-    } else {
-        tool_wait_agent_ready(env, call, agent.id, true, true, r);
-    }
+    } /* -2: the agents could not be read; the reference adds nothing then */
     tool_result(out, r);
     tool_chat_updated(env, call, NULL);
 out:

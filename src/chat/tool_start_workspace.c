@@ -20,10 +20,14 @@ static json_t *agent_answer(const struct tool_env *env, const struct tool_call *
     memset(&agent, 0, sizeof agent);
     bool none;
     char *msg = NULL;
-    if (tool_select_agent(env, ws->id, &agent, &none, &msg) < 0) {
-        json_object_set_new(r, "agent_status", json_string(none ? "no_agent" : "selection_error"));
-        if (!none)
-            json_object_set_new(r, "agent_error", json_string(msg));
+    int sel = tool_select_agent(env, ws->id, &agent, &none, &msg);
+    /* Agents that cannot be read count as none (reference: "query error or no agents"); only
+     * a failed selection is a selection_error. */
+    if (sel == -2 || (sel < 0 && none)) {
+        json_object_set_new(r, "agent_status", json_string("no_agent"));
+    } else if (sel < 0) {
+        json_object_set_new(r, "agent_status", json_string("selection_error"));
+        json_object_set_new(r, "agent_error", json_string(msg));
     }
     if (build_id && *build_id)
         json_object_set_new(r, "build_id", json_string(build_id));

@@ -460,6 +460,19 @@ static struct fake_ws_call *record_ws_call(struct fake_ws_call *calls, size_t *n
     return c;
 }
 
+/* The next build of a workspace made by a workspace operation: its job as new_job_status and
+ * new_job_error say, with the agents new_agents names. */
+static struct workspace_build *new_build(struct fake *f, const char *workspace_id,
+                                         enum transition t)
+{
+    struct workspace_build *b = fake_build(f, workspace_id, t, f->new_job_status);
+    if (f->new_job_status == JOB_FAILED && f->new_job_error)
+        fake_job_set(f, fake_job(f, b->job_id), JOB_FAILED, f->new_job_error);
+    for (size_t i = 0; t == TRANSITION_START && f->new_agents && f->new_agents[i]; i++)
+        fake_agent(f, b->id, f->new_agents[i]);
+    return b;
+}
+
 static int ws_create(void *arg, const char *owner_id, const struct workspace_create *req,
                      struct workspace *ws, struct workspace_build *build, struct err *e)
 {
@@ -478,7 +491,7 @@ static int ws_create(void *arg, const char *owner_id, const struct workspace_cre
         str_copy(w->owner_id, sizeof w->owner_id, owner_id);
         w->has_ttl = req->has_ttl;
         w->ttl_ms = req->ttl_ms;
-        struct workspace_build *b = fake_build(f, w->id, TRANSITION_START, f->new_job_status);
+        struct workspace_build *b = new_build(f, w->id, TRANSITION_START);
         struct fake_template *t = fake_template_entry(f, req->template_id);
         const char *version = req->template_version_id ? req->template_version_id
                               : t                      ? t->row.active_version_id
@@ -503,8 +516,7 @@ static int ws_start(void *arg, const char *owner_id, const char *workspace_id,
     if (rc == 0 && !find_workspace(f, workspace_id))
         rc = not_found(e, "workspace", workspace_id);
     if (rc == 0) {
-        struct workspace_build *b =
-            fake_build(f, workspace_id, TRANSITION_START, f->new_job_status);
+        struct workspace_build *b = new_build(f, workspace_id, TRANSITION_START);
         if (f->start_version_id[0])
             str_copy(b->template_version_id, sizeof b->template_version_id, f->start_version_id);
         str_copy(c->template_version_id, sizeof c->template_version_id, b->template_version_id);
@@ -523,7 +535,7 @@ static int ws_stop(void *arg, const char *owner_id, const char *workspace_id,
     if (rc == 0 && !find_workspace(f, workspace_id))
         rc = not_found(e, "workspace", workspace_id);
     if (rc == 0) {
-        struct workspace_build *b = fake_build(f, workspace_id, TRANSITION_STOP, f->new_job_status);
+        struct workspace_build *b = new_build(f, workspace_id, TRANSITION_STOP);
         str_copy(c->build_id, sizeof c->build_id, b->id);
         copy_build(out, b);
     }

@@ -170,9 +170,14 @@ struct fake {
     size_t nchanges;
 
     /* What the workspace operations make: builds whose jobs have this status (default
-     * pending), on this version (start; "" = the previous build's). */
+     * pending; new_job_error: the job's error when it is JOB_FAILED, NULL: "build failed"), on
+     * this version (start; "" = the previous build's). new_agents (NULL-terminated names, NULL:
+     * none) are the agents each build made by create or start gets, in that order, made as
+     * fake_agent makes them (connected, ready). */
     enum job_status new_job_status;
+    const char *new_job_error;
     char start_version_id[UUID_STR_LEN];
+    const char *const *new_agents;
 
     /* The agent: answers agent.call (NULL: an empty object); dial succeeds unless it fails by
      * fake_fail or dial_handler (a failing dial advances the clocks by its timeout). */

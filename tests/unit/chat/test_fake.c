@@ -246,6 +246,44 @@ static void test_workspace_ops(void **state)
     workspace_clear(&ws);
 }
 
+/* Builds the workspace operations make: their jobs' status and error, and their agents (start
+ * and create builds only). */
+static void test_new_builds(void **state)
+{
+    struct fake *f = *state;
+    static const char *const names[] = {"dev", "dev-berth-chat", NULL};
+    f->new_agents = names;
+    f->new_job_status = JOB_FAILED;
+    f->new_job_error = "terraform apply: exit status 1";
+    struct workspace *ws = fake_workspace(f, "dev", NULL);
+    struct err e = ERR_INIT;
+    struct workspace_build b = {0};
+    assert_int_equal(f->env.ws.start(f->env.ws.arg, f->owner->id, ws->id, NULL, 0, &b, &e), 0);
+    struct job *j = fake_job(f, b.job_id);
+    assert_int_equal(j->status, JOB_FAILED);
+    assert_string_equal(j->error, "terraform apply: exit status 1");
+    assert_int_equal(f->nagents, 2);
+    assert_string_equal(f->agents[0].build_id, b.id);
+    assert_string_equal(f->agents[0].row.name, "dev");
+    assert_string_equal(f->agents[1].row.name, "dev-berth-chat");
+    assert_int_equal(f->agents[1].row.lifecycle, LIFECYCLE_READY);
+    workspace_build_clear(&b);
+
+    f->new_job_error = NULL;
+    assert_int_equal(f->env.ws.stop(f->env.ws.arg, f->owner->id, ws->id, &b, &e), 0);
+    assert_string_equal(fake_job(f, b.job_id)->error, "build failed");
+    assert_int_equal(f->nagents, 2); /* a stop build has no agents */
+    workspace_build_clear(&b);
+
+    f->new_job_status = JOB_SUCCEEDED;
+    f->new_job_error = "ignored unless failed";
+    assert_int_equal(f->env.ws.start(f->env.ws.arg, f->owner->id, ws->id, NULL, 0, &b, &e), 0);
+    assert_int_equal(fake_job(f, b.job_id)->status, JOB_SUCCEEDED);
+    assert_string_equal(fake_job(f, b.job_id)->error, "");
+    assert_int_equal(f->nagents, 4);
+    workspace_build_clear(&b);
+}
+
 static int refuse(struct fake *f, const char *agent_id, struct err *e)
 {
     return err_set(e, ERR_TIMEOUT, "agent %s unreachable", agent_id);
@@ -278,6 +316,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workspace_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_builds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dial, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
