@@ -24,6 +24,8 @@ struct record {
     char job_id[40];
     int64_t e2e_us;
     int64_t post_us; /* the POST /builds round trip alone */
+    /* The job's own timestamps, as the server recorded them (wall clock, microseconds). */
+    int64_t created_us, started_us, completed_us;
 };
 
 struct worker {
@@ -124,6 +126,15 @@ static void *worker_main(void *arg)
         r->e2e_us = time_mono_us() - t0;
         r->post_us = posted - t0;
         str_copy(r->job_id, sizeof r->job_id, jsonx_get_str(json_object_get(b, "job"), "id", ""));
+        /* Read the finished build back (not timed) for the server's own timestamps. */
+        char *bpath = str_printf("/api/v2/workspacebuilds/%s", bid);
+        json_t *done = request(c, w, "GET", bpath, NULL);
+        const json_t *job = json_object_get(done, "job");
+        time_parse(jsonx_get_str(job, "created_at", ""), &r->created_us);
+        time_parse(jsonx_get_str(job, "started_at", ""), &r->started_us);
+        time_parse(jsonx_get_str(job, "completed_at", ""), &r->completed_us);
+        json_decref(done);
+        free(bpath);
         json_decref(b);
     }
     free(path);
@@ -205,7 +216,8 @@ int main(int argc, char **argv)
     read_timings(argv[4], &program, &own);
     int64_t *e2e = xcalloc(total + 1, sizeof *e2e), *prog = xcalloc(total + 1, sizeof *prog),
             *over = xcalloc(total + 1, sizeof *over), *runner = xcalloc(total + 1, sizeof *runner),
-            *post = xcalloc(total + 1, sizeof *post);
+            *post = xcalloc(total + 1, sizeof *post), *inside = xcalloc(total + 1, sizeof *inside),
+            *queued = xcalloc(total + 1, sizeof *queued);
     size_t n = 0, matched = 0;
     for (int i = 0; i < nws; i++) {
         for (int k = 0; k < ws[i].nrecords; k++) {
@@ -217,6 +229,8 @@ int main(int argc, char **argv)
                 prog[matched] = (int64_t)(intptr_t)pv;
                 over[matched] = r->e2e_us - prog[matched];
                 runner[matched] = (int64_t)(intptr_t)map_get(&own, r->job_id);
+                inside[matched] = r->completed_us - r->created_us - prog[matched];
+                queued[matched] = r->started_us - r->created_us;
                 matched++;
             }
         }
@@ -232,6 +246,9 @@ int main(int argc, char **argv)
     print_dist("provision program (fork to exit)", prog, matched);
     print_dist("server's own time (the rest)", over, matched);
     print_dist("  of which the runner's setup+finish", runner, matched);
+    printf("  server-side, from the job's own timestamps (no HTTP client in the figure):\n");
+    print_dist("job created -> completed, minus program", inside, matched);
+    print_dist("  job created -> claimed by a runner", queued, matched);
     map_free(&program, NULL);
     map_free(&own, NULL);
     free(e2e);
@@ -239,6 +256,8 @@ int main(int argc, char **argv)
     free(over);
     free(runner);
     free(post);
+    free(inside);
+    free(queued);
     free(ws);
     free(th);
     curl_global_cleanup();
