@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *const MINIMAL_TEMPLATE[] = {
@@ -310,11 +312,28 @@ void server_create_user(struct server *s, const char *username, const char *cons
     free(email);
 }
 
+/* An SSE parser: calls on_event(name, data, arg) for each complete event (data may be ""). */
 struct sse {
     struct buf line, data;
     char event[64];
-    json_t *events;
+    void (*on_event)(const char *name, const char *data, void *arg);
+    void *arg;
 };
+
+static void sse_init(struct sse *s, void (*on_event)(const char *, const char *, void *), void *arg)
+{
+    memset(s, 0, sizeof *s);
+    buf_init(&s->line, 0);
+    buf_init(&s->data, 0);
+    s->on_event = on_event;
+    s->arg = arg;
+}
+
+static void sse_free(struct sse *s)
+{
+    buf_free(&s->line);
+    buf_free(&s->data);
+}
 
 static size_t sse_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -326,11 +345,8 @@ static size_t sse_write(char *ptr, size_t size, size_t nmemb, void *arg)
         }
         const char *l = buf_str(&s->line);
         if (!*l) {
-            if (strcmp(s->event, "data") == 0 && s->data.len) {
-                json_error_t je;
-                json_t *v = json_loads(buf_str(&s->data), JSON_DECODE_ANY, &je);
-                json_array_append_new(s->events, v ? v : json_string(buf_str(&s->data)));
-            }
+            if (s->event[0] || s->data.len)
+                s->on_event(s->event, buf_str(&s->data), s->arg);
             buf_reset(&s->data);
             s->event[0] = '\0';
         } else if (str_has_prefix(l, "event: ")) {
@@ -343,31 +359,181 @@ static size_t sse_write(char *ptr, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
-json_t *sse_collect(struct server *s, const char *path, const char *token, long timeout_ms)
+/* Appends the parsed data of a "data" event to events (the text itself when it is not JSON). */
+static void append_data(json_t *events, const char *name, const char *data)
 {
-    struct sse st;
-    memset(&st, 0, sizeof st);
-    buf_init(&st.line, 0);
-    buf_init(&st.data, 0);
-    st.events = json_array();
+    if (strcmp(name, "data") != 0 || !*data)
+        return;
+    json_error_t je;
+    json_t *v = json_loads(data, JSON_DECODE_ANY, &je);
+    json_array_append_new(events, v ? v : json_string(data));
+}
+
+static void collect_event(const char *name, const char *data, void *arg)
+{
+    append_data(arg, name, data);
+}
+
+/* An easy handle for GET path with the session token (the header list is returned in *h). */
+static CURL *sse_handle(struct server *s, const char *path, const char *token,
+                        struct curl_slist **h, struct sse *st)
+{
     CURL *c = curl_easy_init();
     char *url = fmt("%s%s", s->url, path);
     char *hdr = fmt("Berth-Session-Token: %s", token);
-    struct curl_slist *h = curl_slist_append(NULL, hdr);
+    *h = curl_slist_append(NULL, hdr);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, st);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    free(url); /* libcurl copies string options */
+    free(hdr); /* the list holds its own copy */
+    return c;
+}
+
+json_t *sse_collect(struct server *s, const char *path, const char *token, long timeout_ms)
+{
+    json_t *events = json_array();
+    struct sse st;
+    sse_init(&st, collect_event, events);
+    struct curl_slist *h;
+    CURL *c = sse_handle(s, path, token, &h, &st);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_perform(c);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    free(url);
-    free(hdr);
-    buf_free(&st.line);
-    buf_free(&st.data);
-    return st.events;
+    sse_free(&st);
+    return events;
+}
+
+struct sse_watch {
+    pthread_t thread;
+    CURLM *multi;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct sse parser;
+    pthread_mutex_t lock; /* guards what follows */
+    pthread_cond_t changed;
+    json_t *events;
+    bool opened, ended, stop;
+};
+
+static void watch_event(const char *name, const char *data, void *arg)
+{
+    struct sse_watch *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->opened = true;
+    append_data(w->events, name, data);
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void *watch_main(void *arg)
+{
+    struct sse_watch *w = arg;
+    for (;;) {
+        int running = 0;
+        curl_multi_perform(w->multi, &running);
+        pthread_mutex_lock(&w->lock);
+        bool stop = w->stop;
+        pthread_mutex_unlock(&w->lock);
+        if (stop || running == 0)
+            break;
+        curl_multi_poll(w->multi, NULL, 0, 1000, NULL);
+    }
+    pthread_mutex_lock(&w->lock);
+    w->ended = true;
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Waits on the watch's condition until pred holds or timeout_ms passed (lock held). */
+static void watch_wait_locked(struct sse_watch *w, bool (*pred)(struct sse_watch *, size_t),
+                              size_t n, long timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!pred(w, n) && !w->ended)
+        if (pthread_cond_timedwait(&w->changed, &w->lock, &until) == ETIMEDOUT)
+            break;
+}
+
+static bool watch_opened(struct sse_watch *w, size_t n)
+{
+    (void)n;
+    return w->opened;
+}
+
+static bool watch_has(struct sse_watch *w, size_t n)
+{
+    return json_array_size(w->events) >= n;
+}
+
+struct sse_watch *sse_watch_start(struct server *s, const char *path, const char *token)
+{
+    struct sse_watch *w = calloc(1, sizeof *w);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->changed, NULL);
+    w->events = json_array();
+    sse_init(&w->parser, watch_event, w);
+    w->easy = sse_handle(s, path, token, &w->headers, &w->parser);
+    w->multi = curl_multi_init();
+    curl_multi_add_handle(w->multi, w->easy);
+    if (pthread_create(&w->thread, NULL, watch_main, w) != 0)
+        fail_msg("watch %s: pthread_create failed", path);
+    pthread_mutex_lock(&w->lock);
+    watch_wait_locked(w, watch_opened, 0, 10000);
+    bool opened = w->opened;
+    pthread_mutex_unlock(&w->lock);
+    if (!opened) {
+        json_decref(sse_watch_stop(w));
+        fail_msg("watch %s: no first event within 10 s", path);
+    }
+    return w;
+}
+
+size_t sse_watch_wait(struct sse_watch *w, size_t n, long timeout_ms)
+{
+    pthread_mutex_lock(&w->lock);
+    watch_wait_locked(w, watch_has, n, timeout_ms);
+    size_t have = json_array_size(w->events);
+    pthread_mutex_unlock(&w->lock);
+    return have;
+}
+
+json_t *sse_watch_events(struct sse_watch *w)
+{
+    pthread_mutex_lock(&w->lock);
+    json_t *copy = json_deep_copy(w->events);
+    pthread_mutex_unlock(&w->lock);
+    return copy;
+}
+
+json_t *sse_watch_stop(struct sse_watch *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_mutex_unlock(&w->lock);
+    curl_multi_wakeup(w->multi);
+    pthread_join(w->thread, NULL);
+    curl_multi_remove_handle(w->multi, w->easy);
+    curl_easy_cleanup(w->easy);
+    curl_multi_cleanup(w->multi);
+    curl_slist_free_all(w->headers);
+    sse_free(&w->parser);
+    json_t *events = w->events;
+    pthread_cond_destroy(&w->changed);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    return events;
 }
 
 /* Reads fd to EOF into a heap string. */
@@ -625,4 +791,212 @@ char *local_provision(void)
         fail_msg("cannot read %s", path);
     free(path);
     return text;
+}
+
+/* ---- workspaces of the `local` template ---- */
+
+char *local_provision_with(const char *prelude)
+{
+    char *program = local_provision();
+    const char *body = strchr(program, '\n'); /* after the "#!/bin/sh" line */
+    char *with = fmt("#!/bin/sh\n%s\n%s", prelude, body ? body + 1 : program);
+    free(program);
+    return with;
+}
+
+char *local_manifest(const char *top_yaml, const char *agent_yaml)
+{
+    return fmt("provision: ./provision\nprovision_timeout: 1m\n%sagents:\n"
+               "  - name: main\n    connection_timeout: 30s\n%s",
+               top_yaml, agent_yaml);
+}
+
+char *local_template_with(struct server *s, const char *name, const char *top_yaml,
+                          const char *agent_yaml, const char *provision)
+{
+    char *yaml = local_manifest(top_yaml, agent_yaml);
+    char *own = provision ? NULL : local_provision();
+    const char *files[] = {"berth.yaml", yaml, "provision", provision ? provision : own, NULL};
+    json_t *t = make_template(s, name, files);
+    char *id = strdup(jsonx_get_str(t, "id", ""));
+    json_decref(t);
+    free(own);
+    free(yaml);
+    return id;
+}
+
+char *local_template(struct server *s, const char *name, const char *agent_yaml)
+{
+    return local_template_with(s, name, "", agent_yaml, NULL);
+}
+
+json_t *create_ws(struct server *s, const char *token, const char *tid, const char *name)
+{
+    char *body = fmt("{\"name\":\"%s\",\"template_id\":\"%s\"}", name, tid);
+    struct resp r;
+    long st = http_req(s, "POST", "/api/v2/users/me/workspaces", token, body, &r);
+    free(body);
+    if (st != 201)
+        fail_msg("create workspace %s: %ld %s", name, st, r.body);
+    json_t *b =
+        wait_build(s, token, jsonx_get_str(json_object_get(r.json, "latest_build"), "id", ""));
+    const char *job = jsonx_get_str(json_object_get(b, "job"), "status", "");
+    if (strcmp(job, "succeeded") != 0)
+        fail_msg("first build of %s: %s", name, job);
+    json_decref(b);
+    json_t *ws = json_incref(r.json);
+    resp_free(&r);
+    return ws;
+}
+
+void run_build(struct server *s, const char *token, const char *ws_id, const char *transition)
+{
+    char *body = fmt("{\"transition\":\"%s\"}", transition);
+    struct resp r;
+    long st = post_build(s, token, ws_id, body, &r);
+    free(body);
+    if (st != 201)
+        fail_msg("%s build: %ld %s", transition, st, r.body);
+    json_t *b = wait_build(s, token, jsonx_get_str(r.json, "id", ""));
+    const char *job = jsonx_get_str(json_object_get(b, "job"), "status", "");
+    if (strcmp(job, "succeeded") != 0)
+        fail_msg("%s build: %s", transition, job);
+    json_decref(b);
+    resp_free(&r);
+}
+
+char *build_agent_id(const json_t *build)
+{
+    const json_t *res = json_array_get(json_object_get(build, "resources"), 0);
+    const json_t *agent = json_array_get(json_object_get(res, "agents"), 0);
+    if (!agent)
+        fail_msg("the build has no agent");
+    return strdup(jsonx_get_str(agent, "id", ""));
+}
+
+char *ws_agent_id(struct server *s, const char *token, const char *ws_id)
+{
+    char *path = fmt("/api/v2/workspaces/%s", ws_id);
+    struct resp r;
+    if (http_req(s, "GET", path, token, NULL, &r) != 200)
+        fail_msg("get workspace: %s", r.body);
+    char *id = build_agent_id(json_object_get(r.json, "latest_build"));
+    resp_free(&r);
+    free(path);
+    return id;
+}
+
+json_t *get_agent(struct server *s, const char *token, const char *agent_id)
+{
+    char *path = fmt("/api/v2/workspaceagents/%s", agent_id);
+    struct resp r;
+    if (http_req(s, "GET", path, token, NULL, &r) != 200)
+        fail_msg("get agent: %s", r.body);
+    json_t *a = json_incref(r.json);
+    resp_free(&r);
+    free(path);
+    return a;
+}
+
+json_t *wait_agent_field(struct server *s, const char *token, const char *agent_id,
+                         const char *field, const char *want)
+{
+    int64_t deadline = time_mono_us() + 60 * 1000000LL;
+    for (;;) {
+        json_t *a = get_agent(s, token, agent_id);
+        if (strcmp(jsonx_get_str(a, field, ""), want) == 0)
+            return a;
+        if (time_mono_us() > deadline)
+            fail_msg("agent %s: %s is %s, waited for %s", agent_id, field,
+                     jsonx_get_str(a, field, ""), want);
+        json_decref(a);
+        usleep(20000);
+    }
+}
+
+/* ---- processes ---- */
+
+/* Reads /proc/<pid>/<what> (NUL-separated fields) into buf; returns its length (0 if none). */
+static size_t proc_read(const char *pid, const char *what, char *buf, size_t size)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/proc/%s/%s", pid, what);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t len = read(fd, buf, size - 1);
+    close(fd);
+    if (len <= 0)
+        return 0;
+    buf[len] = '\0';
+    return (size_t)len;
+}
+
+/* The n-th NUL-separated field of buf (len bytes), or NULL. */
+static const char *field_at(const char *buf, size_t len, int n)
+{
+    const char *p = buf;
+    for (int i = 0; i < n && p < buf + len; i++)
+        p += strlen(p) + 1;
+    return p < buf + len ? p : NULL;
+}
+
+int agent_pids(const char *dir, pid_t *pids, int max)
+{
+    DIR *d = opendir("/proc");
+    int n = 0;
+    struct dirent *de;
+    char *home = fmt("HOME=%s", dir);
+    size_t hl = strlen(home);
+    while (d && (de = readdir(d)) != NULL) {
+        char buf[16384];
+        size_t len = proc_read(de->d_name, "cmdline", buf, sizeof buf);
+        const char *arg1 = field_at(buf, len, 1);
+        if (!arg1 || strcmp(arg1, "agent") != 0 || !strstr(buf, "berth"))
+            continue;
+        len = proc_read(de->d_name, "environ", buf, sizeof buf);
+        for (const char *p = buf; len && p < buf + len; p += strlen(p) + 1) {
+            if (strncmp(p, home, hl) == 0 && (p[hl] == '\0' || p[hl] == '/') && n < max) {
+                pids[n++] = (pid_t)strtol(de->d_name, NULL, 10);
+                break;
+            }
+        }
+    }
+    if (d)
+        closedir(d);
+    free(home);
+    return n;
+}
+
+int wait_no_agent(const char *dir)
+{
+    pid_t pids[4];
+    int n = 0;
+    for (int i = 0; i < 500; i++) {
+        n = agent_pids(dir, pids, 4);
+        if (n == 0)
+            break;
+        usleep(20000);
+    }
+    return n;
+}
+
+bool sleep_alive(const char *arg)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    bool found = false;
+    while (!found && d && (de = readdir(d)) != NULL) {
+        char buf[256];
+        size_t len = proc_read(de->d_name, "cmdline", buf, sizeof buf);
+        const char *a1 = field_at(buf, len, 1);
+        if (!len || strcmp(buf, "sleep") != 0 || !a1 || strcmp(a1, arg) != 0)
+            continue;
+        len = proc_read(de->d_name, "stat", buf, sizeof buf);
+        const char *rp = len ? strrchr(buf, ')') : NULL;
+        found = rp && rp[1] && rp[2] != 'Z'; /* a zombie is already dead */
+    }
+    if (d)
+        closedir(d);
+    return found;
 }

@@ -68,6 +68,21 @@ char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
  * the data lines of "data" events as a JSON array of parsed values. */
 json_t *sse_collect(struct server *s, const char *path, const char *token, long timeout_ms);
 
+/* An SSE stream read by a thread of its own while the test goes on: open it before the actions
+ * whose events it should see, then wait for events and stop it. */
+struct sse_watch;
+/* Opens the stream at path and returns once its first event (of any kind, such as a ping) has
+ * arrived, so the server is known to be sending: events published after this are seen. */
+struct sse_watch *sse_watch_start(struct server *s, const char *path, const char *token);
+/* Waits until at least n "data" events have arrived (timeout_ms at most); returns how many
+ * have. */
+size_t sse_watch_wait(struct sse_watch *w, size_t n, long timeout_ms);
+/* A copy of the "data" events so far (new reference). */
+json_t *sse_watch_events(struct sse_watch *w);
+/* Closes the stream, joins the thread and returns the "data" events as a JSON array of parsed
+ * values (new reference); w is freed. */
+json_t *sse_watch_stop(struct sse_watch *w);
+
 /* Runs `berth <args...>` (NULL-terminated) against the server with the given token (may be
  * NULL) and an isolated config dir; captures stdout and stderr (caller frees). Returns the
  * exit status. stdin_text may be NULL. */
@@ -101,6 +116,48 @@ long post_build(struct server *s, const char *token, const char *workspace_id, c
 char *read_text(const char *path);
 /* The built-in `local` template's provision program, from the source tree (heap). */
 char *local_provision(void);
+
+/* ---- workspaces of the `local` template: real agents ----
+ * The `local` provision program starts a real `berth agent` process per workspace (in
+ * bubblewrap when it works here). A test file that creates such workspaces deletes them at its
+ * end and checks with wait_no_agent that no agent process outlives it. */
+
+/* The local template's provision program with prelude (shell lines, may be "") run before it,
+ * with the program's arguments ($1 is the transition). Heap. */
+char *local_provision_with(const char *prelude);
+/* A berth.yaml for it: top_yaml (top-level keys such as a parameters list, may be ""), then one
+ * agent "main" (30 s connection time-out) whose entry ends with agent_yaml (its indented keys,
+ * may be ""). Heap. */
+char *local_manifest(const char *top_yaml, const char *agent_yaml);
+/* Creates template name from local_manifest(top_yaml, agent_yaml) and provision (NULL: the local
+ * template's own program) with the owner token; returns its id (heap). */
+char *local_template_with(struct server *s, const char *name, const char *top_yaml,
+                          const char *agent_yaml, const char *provision);
+/* local_template_with without top-level keys, with the local template's program. */
+char *local_template(struct server *s, const char *name, const char *agent_yaml);
+/* Creates workspace name of template tid as the token's user and waits for its first build,
+ * which must succeed. Returns the Workspace as created (new reference). */
+json_t *create_ws(struct server *s, const char *token, const char *tid, const char *name);
+/* Posts a build {"transition": transition} and waits for it; it must succeed. */
+void run_build(struct server *s, const char *token, const char *ws_id, const char *transition);
+/* The id of the first agent of a build (JSON WorkspaceBuild); heap. */
+char *build_agent_id(const json_t *build);
+/* The first agent of the workspace's latest build; heap. */
+char *ws_agent_id(struct server *s, const char *token, const char *ws_id);
+/* GET /workspaceagents/{id} (must answer 200); new reference. */
+json_t *get_agent(struct server *s, const char *token, const char *agent_id);
+/* Polls the agent until its field equals want (60 s at most, then the test fails); returns the
+ * agent JSON (new reference). */
+json_t *wait_agent_field(struct server *s, const char *token, const char *agent_id,
+                         const char *field, const char *want);
+
+/* Host pids (at most max) of `berth agent` processes whose HOME is dir or below it, in and out
+ * of a sandbox. Returns how many. */
+int agent_pids(const char *dir, pid_t *pids, int max);
+/* Waits until no agent process of dir is left (10 s at most); returns how many are left. */
+int wait_no_agent(const char *dir);
+/* Whether a live (not zombie) process whose command line is exactly "sleep <arg>" exists. */
+bool sleep_alive(const char *arg);
 
 /* Removes a directory tree. */
 void rmrf(const char *path);

@@ -9,7 +9,6 @@
 #include "base/times.h"
 
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,13 +20,11 @@
 struct ctx {
     struct server s;
     char member[64];
-    char *provision; /* the local template's provision program */
 };
 
 static int setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof *c);
-    c->provision = local_provision();
     server_start(&c->s, NULL);
     server_bootstrap_owner(&c->s);
     server_create_user(&c->s, "mia", NULL, c->member);
@@ -39,96 +36,8 @@ static int teardown(void **state)
 {
     struct ctx *c = *state;
     server_destroy(&c->s);
-    free(c->provision);
     free(c);
     return 0;
-}
-
-/* A template named name: the local template's provision program with an agent "main" whose
- * berth.yaml agent entry ends with agent_yaml (indented keys, may be ""). */
-static char *local_template(struct ctx *c, const char *name, const char *agent_yaml)
-{
-    char *yaml = fmt("provision: ./provision\nprovision_timeout: 1m\nagents:\n"
-                     "  - name: main\n    connection_timeout: 30s\n%s",
-                     agent_yaml);
-    const char *files[] = {"berth.yaml", yaml, "provision", c->provision, NULL};
-    json_t *t = make_template(&c->s, name, files);
-    char *id = strdup(jsonx_get_str(t, "id", ""));
-    json_decref(t);
-    free(yaml);
-    return id;
-}
-
-/* Creates a workspace and waits for its first build to end (it must succeed). Returns it. */
-static json_t *create_ws(struct ctx *c, const char *token, const char *tid, const char *name)
-{
-    char *body = fmt("{\"name\":\"%s\",\"template_id\":\"%s\"}", name, tid);
-    struct resp r;
-    long st = http_req(&c->s, "POST", "/api/v2/users/me/workspaces", token, body, &r);
-    free(body);
-    if (st != 201)
-        fail_msg("create workspace %s: %ld %s", name, st, r.body);
-    json_t *b =
-        wait_build(&c->s, token, jsonx_get_str(json_object_get(r.json, "latest_build"), "id", ""));
-    const char *job = jsonx_get_str(json_object_get(b, "job"), "status", "");
-    if (strcmp(job, "succeeded") != 0)
-        fail_msg("first build of %s: %s", name, job);
-    json_decref(b);
-    json_t *ws = json_incref(r.json);
-    resp_free(&r);
-    return ws;
-}
-
-/* The id of the first agent of a build (JSON WorkspaceBuild). */
-static char *build_agent_id(const json_t *build)
-{
-    const json_t *res = json_array_get(json_object_get(build, "resources"), 0);
-    const json_t *agent = json_array_get(json_object_get(res, "agents"), 0);
-    if (!agent)
-        fail_msg("the build has no agent");
-    return strdup(jsonx_get_str(agent, "id", ""));
-}
-
-/* The agent of the workspace's latest build. */
-static char *ws_agent_id(struct ctx *c, const char *token, const char *ws_id)
-{
-    char *path = fmt("/api/v2/workspaces/%s", ws_id);
-    struct resp r;
-    if (http_req(&c->s, "GET", path, token, NULL, &r) != 200)
-        fail_msg("get workspace: %s", r.body);
-    char *id = build_agent_id(json_object_get(r.json, "latest_build"));
-    resp_free(&r);
-    free(path);
-    return id;
-}
-
-static json_t *get_agent(struct ctx *c, const char *token, const char *agent_id)
-{
-    char *path = fmt("/api/v2/workspaceagents/%s", agent_id);
-    struct resp r;
-    if (http_req(&c->s, "GET", path, token, NULL, &r) != 200)
-        fail_msg("get agent: %s", r.body);
-    json_t *a = json_incref(r.json);
-    resp_free(&r);
-    free(path);
-    return a;
-}
-
-/* Polls the agent until field equals want (60 s at most); returns the agent JSON. */
-static json_t *wait_agent_field(struct ctx *c, const char *token, const char *agent_id,
-                                const char *field, const char *want)
-{
-    int64_t deadline = time_mono_us() + 60 * 1000000LL;
-    for (;;) {
-        json_t *a = get_agent(c, token, agent_id);
-        if (strcmp(jsonx_get_str(a, field, ""), want) == 0)
-            return a;
-        if (time_mono_us() > deadline)
-            fail_msg("agent %s: %s is %s, waited for %s", agent_id, field,
-                     jsonx_get_str(a, field, ""), want);
-        json_decref(a);
-        usleep(20000);
-    }
 }
 
 /* POST /workspaceagents/{id}/requests; returns the status and the response. */
@@ -183,122 +92,22 @@ static const char *ws_dir_of(struct ctx *c, const char *owner, const char *name,
     return out;
 }
 
-/* Reads /proc/<pid>/<what> (NUL-separated fields) into buf; returns its length (0 if none). */
-static size_t proc_read(const char *pid, const char *what, char *buf, size_t size)
-{
-    char path[300];
-    snprintf(path, sizeof path, "/proc/%s/%s", pid, what);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return 0;
-    ssize_t len = read(fd, buf, size - 1);
-    close(fd);
-    if (len <= 0)
-        return 0;
-    buf[len] = '\0';
-    return (size_t)len;
-}
-
-/* The n-th NUL-separated field of buf (len bytes), or NULL. */
-static const char *field_at(const char *buf, size_t len, int n)
-{
-    const char *p = buf;
-    for (int i = 0; i < n && p < buf + len; i++)
-        p += strlen(p) + 1;
-    return p < buf + len ? p : NULL;
-}
-
-/* Host pids of `berth agent` processes whose HOME is dir or below it (works in and out of a
- * sandbox). */
-static int agent_pids(const char *dir, pid_t *pids, int max)
-{
-    DIR *d = opendir("/proc");
-    int n = 0;
-    struct dirent *de;
-    char *home = fmt("HOME=%s", dir);
-    size_t hl = strlen(home);
-    while (d && (de = readdir(d)) != NULL) {
-        char buf[16384];
-        size_t len = proc_read(de->d_name, "cmdline", buf, sizeof buf);
-        const char *arg1 = field_at(buf, len, 1);
-        if (!arg1 || strcmp(arg1, "agent") != 0 || !strstr(buf, "berth"))
-            continue;
-        len = proc_read(de->d_name, "environ", buf, sizeof buf);
-        for (const char *p = buf; len && p < buf + len; p += strlen(p) + 1) {
-            if (strncmp(p, home, hl) == 0 && (p[hl] == '\0' || p[hl] == '/') && n < max) {
-                pids[n++] = (pid_t)strtol(de->d_name, NULL, 10);
-                break;
-            }
-        }
-    }
-    if (d)
-        closedir(d);
-    free(home);
-    return n;
-}
-
 /* The BERTH_AGENT_TOKEN in the environment of process pid (heap; NULL if none). */
 static char *agent_token_of(pid_t pid)
 {
-    char id[32], buf[16384];
-    snprintf(id, sizeof id, "%d", (int)pid);
-    size_t len = proc_read(id, "environ", buf, sizeof buf);
+    char *path = fmt("/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY);
+    free(path);
+    char buf[16384];
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    size_t len = n > 0 ? (size_t)n : 0;
+    buf[len] = '\0';
     for (const char *p = buf; len && p < buf + len; p += strlen(p) + 1)
         if (str_has_prefix(p, "BERTH_AGENT_TOKEN="))
             return strdup(p + strlen("BERTH_AGENT_TOKEN="));
     return NULL;
-}
-
-/* Waits until no agent process of dir is left (10 s at most); returns how many are left. */
-static int wait_no_agent(const char *dir)
-{
-    pid_t pids[4];
-    int n = 0;
-    for (int i = 0; i < 500; i++) {
-        n = agent_pids(dir, pids, 4);
-        if (n == 0)
-            break;
-        usleep(20000);
-    }
-    return n;
-}
-
-/* Whether a live process whose command line is exactly "sleep <arg>" exists. */
-static bool sleep_alive(const char *arg)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    bool found = false;
-    while (!found && d && (de = readdir(d)) != NULL) {
-        char buf[256];
-        size_t len = proc_read(de->d_name, "cmdline", buf, sizeof buf);
-        const char *a1 = field_at(buf, len, 1);
-        if (!len || strcmp(buf, "sleep") != 0 || !a1 || strcmp(a1, arg) != 0)
-            continue;
-        len = proc_read(de->d_name, "stat", buf, sizeof buf);
-        const char *rp = len ? strrchr(buf, ')') : NULL;
-        found = rp && rp[1] && rp[2] != 'Z'; /* a zombie is already dead */
-    }
-    if (d)
-        closedir(d);
-    return found;
-}
-
-static long build(struct ctx *c, const char *ws_id, const char *transition)
-{
-    char *body = fmt("{\"transition\":\"%s\"}", transition);
-    struct resp r;
-    long st = post_build(&c->s, c->s.owner_token, ws_id, body, &r);
-    free(body);
-    if (st != 201)
-        fail_msg("%s build: %ld %s", transition, st, r.body);
-    json_t *b = wait_build(&c->s, c->s.owner_token, jsonx_get_str(r.json, "id", ""));
-    const char *job = jsonx_get_str(json_object_get(b, "job"), "status", "");
-    if (strcmp(job, "succeeded") != 0)
-        fail_msg("%s build: %s", transition, job);
-    json_decref(b);
-    resp_free(&r);
-    return st;
 }
 
 /* ---- the new user's walk: ready, exec, files, stop, start ---- */
@@ -306,7 +115,7 @@ static long build(struct ctx *c, const char *ws_id, const char *transition)
 static void test_create_exec_files_stop_start(void **state)
 {
     struct ctx *c = *state;
-    char *tid = local_template(c, "walk",
+    char *tid = local_template(&c->s, "walk",
                                "    scripts:\n"
                                "      - {name: hello, run_on_start: true, start_blocks_login: "
                                "true, script: 'echo hello from startup; echo to stderr >&2'}\n"
@@ -328,8 +137,8 @@ static void test_create_exec_files_stop_start(void **state)
         http_req(&c->s, "GET", "/api/v2/users/me/workspace/w1", c->s.owner_token, NULL, &r), 200);
     char *ws_id = strdup(jsonx_get_str(r.json, "id", ""));
     resp_free(&r);
-    char *agent_id = ws_agent_id(c, c->s.owner_token, ws_id);
-    json_t *a = get_agent(c, c->s.owner_token, agent_id);
+    char *agent_id = ws_agent_id(&c->s, c->s.owner_token, ws_id);
+    json_t *a = get_agent(&c->s, c->s.owner_token, agent_id);
     assert_string_equal(jsonx_get_str(a, "status", ""), "connected");
     assert_string_equal(jsonx_get_str(a, "lifecycle_state", ""), "ready");
     assert_true(json_is_string(json_object_get(a, "started_at")));
@@ -417,7 +226,7 @@ static void test_create_exec_files_stop_start(void **state)
     assert_string_equal(stopped, "bye\n");
     free(stopped);
     free(stopped_path);
-    a = get_agent(c, c->s.owner_token, agent_id);
+    a = get_agent(&c->s, c->s.owner_token, agent_id);
     assert_string_equal(jsonx_get_str(a, "lifecycle_state", ""), "off");
     assert_string_equal(jsonx_get_str(a, "status", ""), "disconnected");
     json_decref(a);
@@ -429,9 +238,9 @@ static void test_create_exec_files_stop_start(void **state)
         fail_msg("berth start: %d\n%s\n%s", rc, out, err);
     free(out);
     free(err);
-    char *agent2 = ws_agent_id(c, c->s.owner_token, ws_id);
+    char *agent2 = ws_agent_id(&c->s, c->s.owner_token, ws_id);
     assert_string_not_equal(agent2, agent_id);
-    a = get_agent(c, c->s.owner_token, agent2);
+    a = get_agent(&c->s, c->s.owner_token, agent2);
     assert_string_equal(jsonx_get_str(a, "lifecycle_state", ""), "ready");
     json_decref(a);
     char *hdr = fmt("Berth-Agent-Token: %s", old_token);
@@ -482,7 +291,7 @@ static void test_create_exec_files_stop_start(void **state)
 static void test_failing_startup_script(void **state)
 {
     struct ctx *c = *state;
-    char *tid = local_template(c, "failing",
+    char *tid = local_template(&c->s, "failing",
                                "    scripts:\n"
                                "      - {name: setup, run_on_start: true, start_blocks_login: "
                                "true, script: 'echo setting up; echo it broke >&2; exit 7'}\n"
@@ -499,9 +308,9 @@ static void test_failing_startup_script(void **state)
     struct resp r;
     assert_int_equal(
         http_req(&c->s, "GET", "/api/v2/users/me/workspace/wf", c->s.owner_token, NULL, &r), 200);
-    char *agent_id = ws_agent_id(c, c->s.owner_token, jsonx_get_str(r.json, "id", ""));
+    char *agent_id = ws_agent_id(&c->s, c->s.owner_token, jsonx_get_str(r.json, "id", ""));
     resp_free(&r);
-    json_t *a = get_agent(c, c->s.owner_token, agent_id);
+    json_t *a = get_agent(&c->s, c->s.owner_token, agent_id);
     assert_string_equal(jsonx_get_str(a, "lifecycle_state", ""), "start_error");
     assert_true(json_is_string(json_object_get(a, "ready_at"))); /* startup has ended */
     json_decref(a);
@@ -517,13 +326,14 @@ static void test_failing_startup_script(void **state)
 static void test_slow_startup_script(void **state)
 {
     struct ctx *c = *state;
-    char *tid = local_template(c, "slow",
+    char *tid = local_template(&c->s, "slow",
                                "    scripts:\n"
                                "      - {name: slow, run_on_start: true, start_blocks_login: "
                                "true, timeout: 1s, script: 'echo waiting; sleep 987601'}\n");
-    json_t *ws = create_ws(c, c->s.owner_token, tid, "ws-slow");
-    char *agent_id = ws_agent_id(c, c->s.owner_token, jsonx_get_str(ws, "id", ""));
-    json_t *a = wait_agent_field(c, c->s.owner_token, agent_id, "lifecycle_state", "start_timeout");
+    json_t *ws = create_ws(&c->s, c->s.owner_token, tid, "ws-slow");
+    char *agent_id = ws_agent_id(&c->s, c->s.owner_token, jsonx_get_str(ws, "id", ""));
+    json_t *a =
+        wait_agent_field(&c->s, c->s.owner_token, agent_id, "lifecycle_state", "start_timeout");
     assert_string_equal(jsonx_get_str(a, "status", ""), "connected");
     json_decref(a);
     char *logs = agent_logs(c, agent_id);
@@ -541,17 +351,17 @@ static void test_slow_startup_script(void **state)
 static void test_agent_killed_becomes_disconnected(void **state)
 {
     struct ctx *c = *state;
-    char *tid = local_template(c, "killed", "");
-    json_t *ws = create_ws(c, c->s.owner_token, tid, "ws-killed");
-    char *agent_id = ws_agent_id(c, c->s.owner_token, jsonx_get_str(ws, "id", ""));
-    json_decref(wait_agent_field(c, c->s.owner_token, agent_id, "lifecycle_state", "ready"));
+    char *tid = local_template(&c->s, "killed", "");
+    json_t *ws = create_ws(&c->s, c->s.owner_token, tid, "ws-killed");
+    char *agent_id = ws_agent_id(&c->s, c->s.owner_token, jsonx_get_str(ws, "id", ""));
+    json_decref(wait_agent_field(&c->s, c->s.owner_token, agent_id, "lifecycle_state", "ready"));
     char dir[512];
     ws_dir_of(c, "owner", "ws-killed", dir, sizeof dir);
     pid_t pids[4];
     assert_int_equal(agent_pids(dir, pids, 4), 1);
     kill(pids[0], SIGKILL);
     /* Its stream closes with it: disconnected well within the 30 s inactivity window. */
-    json_t *a = wait_agent_field(c, c->s.owner_token, agent_id, "status", "disconnected");
+    json_t *a = wait_agent_field(&c->s, c->s.owner_token, agent_id, "status", "disconnected");
     assert_true(json_is_string(json_object_get(a, "disconnected_at")));
     json_decref(a);
     /* A request to a disconnected agent is a clear error, not a hang. */
@@ -562,7 +372,7 @@ static void test_agent_killed_becomes_disconnected(void **state)
     assert_string_equal(resp_message(&r), "The workspace agent is not connected.");
     resp_free(&r);
     free(path);
-    build(c, jsonx_get_str(ws, "id", ""), "stop");
+    run_build(&c->s, c->s.owner_token, jsonx_get_str(ws, "id", ""), "stop");
     free(agent_id);
     json_decref(ws);
     free(tid);
@@ -579,13 +389,13 @@ static void test_agent_that_never_starts_times_out(void **state)
         NULL,
     };
     json_t *t = make_template(&c->s, "absent", files);
-    json_t *ws = create_ws(c, c->s.owner_token, jsonx_get_str(t, "id", ""), "ws-absent");
-    char *agent_id = ws_agent_id(c, c->s.owner_token, jsonx_get_str(ws, "id", ""));
-    json_t *a = get_agent(c, c->s.owner_token, agent_id);
+    json_t *ws = create_ws(&c->s, c->s.owner_token, jsonx_get_str(t, "id", ""), "ws-absent");
+    char *agent_id = ws_agent_id(&c->s, c->s.owner_token, jsonx_get_str(ws, "id", ""));
+    json_t *a = get_agent(&c->s, c->s.owner_token, agent_id);
     assert_string_equal(jsonx_get_str(a, "status", ""), "connecting");
     assert_string_equal(jsonx_get_str(a, "lifecycle_state", ""), "created");
     json_decref(a);
-    a = wait_agent_field(c, c->s.owner_token, agent_id, "status", "timeout");
+    a = wait_agent_field(&c->s, c->s.owner_token, agent_id, "status", "timeout");
     json_decref(a);
     /* berth start on it says why it is not ready. */
     const char *start[] = {"restart", "ws-absent", NULL};
@@ -607,10 +417,10 @@ static char *ready_agent(struct ctx *c, const char *name)
 {
     static char *tid;
     if (!tid)
-        tid = local_template(c, "plain", "");
-    json_t *ws = create_ws(c, c->s.owner_token, tid, name);
-    char *agent_id = ws_agent_id(c, c->s.owner_token, jsonx_get_str(ws, "id", ""));
-    json_decref(wait_agent_field(c, c->s.owner_token, agent_id, "lifecycle_state", "ready"));
+        tid = local_template(&c->s, "plain", "");
+    json_t *ws = create_ws(&c->s, c->s.owner_token, tid, name);
+    char *agent_id = ws_agent_id(&c->s, c->s.owner_token, jsonx_get_str(ws, "id", ""));
+    json_decref(wait_agent_field(&c->s, c->s.owner_token, agent_id, "lifecycle_state", "ready"));
     json_decref(ws);
     return agent_id;
 }
@@ -973,11 +783,11 @@ static void test_agents_reconnect_after_server_restart(void **state)
     free(listen);
     assert_int_equal(agent_pids(dir, after, 4), 1);
     assert_int_equal(before[0], after[0]);
-    json_decref(wait_agent_field(c, c->s.owner_token, agent_id, "status", "connected"));
+    json_decref(wait_agent_field(&c->s, c->s.owner_token, agent_id, "status", "connected"));
     json_t *res = exec_ok(c, agent_id, "\"echo back\"");
     assert_string_equal(jsonx_get_str(res, "output", ""), "back\n");
     json_decref(res);
-    json_t *a = get_agent(c, c->s.owner_token, agent_id);
+    json_t *a = get_agent(&c->s, c->s.owner_token, agent_id);
     assert_string_equal(jsonx_get_str(a, "lifecycle_state", ""), "ready");
     json_decref(a);
     free(agent_id);
@@ -997,14 +807,14 @@ static void test_start_on_a_running_workspace_replaces_the_agent(void **state)
         200);
     char *ws_id = strdup(jsonx_get_str(r.json, "id", ""));
     resp_free(&r);
-    build(c, ws_id, "start");
-    char *second = ws_agent_id(c, c->s.owner_token, ws_id);
+    run_build(&c->s, c->s.owner_token, ws_id, "start");
+    char *second = ws_agent_id(&c->s, c->s.owner_token, ws_id);
     assert_string_not_equal(first, second);
-    json_decref(wait_agent_field(c, c->s.owner_token, second, "lifecycle_state", "ready"));
+    json_decref(wait_agent_field(&c->s, c->s.owner_token, second, "lifecycle_state", "ready"));
     /* One agent: the old one was stopped (it reported off), not left to find its token gone. */
     assert_int_equal(agent_pids(dir, after, 4), 1);
     assert_int_not_equal(before[0], after[0]);
-    json_t *a = get_agent(c, c->s.owner_token, first);
+    json_t *a = get_agent(&c->s, c->s.owner_token, first);
     assert_string_equal(jsonx_get_str(a, "lifecycle_state", ""), "off");
     json_decref(a);
     free(ws_id);
@@ -1015,21 +825,20 @@ static void test_start_on_a_running_workspace_replaces_the_agent(void **state)
 /* Behind a TLS proxy (an https access URL) local agents dial the plain listener. */
 static void test_https_access_url_agents_dial_the_listener(void **state)
 {
-    struct ctx *c = *state;
-    struct ctx other = {.provision = c->provision};
+    (void)state;
+    struct server other;
     const char *args[] = {"--access-url", "https://berth.example.invalid", NULL};
-    server_start(&other.s, args);
-    server_bootstrap_owner(&other.s);
+    server_start(&other, args);
+    server_bootstrap_owner(&other);
     char *tid = local_template(&other, "proxied", "");
-    json_t *ws = create_ws(&other, other.s.owner_token, tid, "behind-proxy");
-    char *agent_id = ws_agent_id(&other, other.s.owner_token, jsonx_get_str(ws, "id", ""));
-    json_decref(
-        wait_agent_field(&other, other.s.owner_token, agent_id, "lifecycle_state", "ready"));
-    build(&other, jsonx_get_str(ws, "id", ""), "delete");
+    json_t *ws = create_ws(&other, other.owner_token, tid, "behind-proxy");
+    char *agent_id = ws_agent_id(&other, other.owner_token, jsonx_get_str(ws, "id", ""));
+    json_decref(wait_agent_field(&other, other.owner_token, agent_id, "lifecycle_state", "ready"));
+    run_build(&other, other.owner_token, jsonx_get_str(ws, "id", ""), "delete");
     free(agent_id);
     json_decref(ws);
     free(tid);
-    server_destroy(&other.s);
+    server_destroy(&other);
 }
 
 /* Stops every workspace this test file started so no agent outlives the server. */
@@ -1045,7 +854,7 @@ static void test_zz_stop_everything(void **state)
     {
         const char *tr = jsonx_get_str(json_object_get(ws, "latest_build"), "transition", "");
         if (strcmp(tr, "start") == 0)
-            build(c, jsonx_get_str(ws, "id", ""), "delete");
+            run_build(&c->s, c->s.owner_token, jsonx_get_str(ws, "id", ""), "delete");
     }
     resp_free(&r);
     char *root = fmt("%s/workspaces/owner", c->s.data_dir);

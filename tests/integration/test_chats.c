@@ -307,8 +307,8 @@ static void *hold_watch(void *arg)
 }
 
 /* The stream answers at once with SSE headers and a ping event (the heartbeat, every 15 s).
- * Its status_change events come from binding changes, which only the chat tools make: the
- * unit tests of chat/ check the event itself (chat_publish, on_chat_updated). */
+ * Its status_change events come from binding changes, which only the chat tools make:
+ * test_chat_tools.c follows them through create, stop and start. */
 static void test_watch(void **state)
 {
     struct ctx *c = *state;

@@ -74,7 +74,7 @@ static int teardown(void **state)
 }
 
 /* POST a workspace with the given parameter JSON array; returns the status. */
-static long create_ws(struct ctx *c, const char *name, const char *params, struct resp *r)
+static long post_workspace(struct ctx *c, const char *name, const char *params, struct resp *r)
 {
     char *body = fmt("{\"name\":\"%s\",\"template_id\":\"%s\",\"rich_parameter_values\":%s}", name,
                      jsonx_get_str(c->t, "id", ""), params);
@@ -103,7 +103,7 @@ static void check(struct ctx *c, const char *extra, const char *name, const char
 {
     char *params = fmt("[%s,%s]", TEAM, extra);
     struct resp r;
-    create_ws(c, "bad", params, &r);
+    post_workspace(c, "bad", params, &r);
     expect_param_error(&r, name, detail);
     resp_free(&r);
     free(params);
@@ -113,7 +113,7 @@ static void test_each_rule_on_create(void **state)
 {
     struct ctx *c = *state;
     struct resp r;
-    create_ws(c, "bad", "[]", &r);
+    post_workspace(c, "bad", "[]", &r);
     expect_param_error(&r, "team", "Parameter \"team\" is required but not provided");
     resp_free(&r);
     check(c, "{\"name\":\"region\",\"value\":\"mars\"}", "region",
@@ -136,7 +136,7 @@ static void test_each_rule_on_create(void **state)
     check(c, "{\"name\":\"team\",\"value\":\"\"}", "team",
           "can't validate build parameter \"team\": parameter value is required");
     /* Wrong JSON types are refused before the builder, naming the field. */
-    assert_int_equal(create_ws(c, "bad", "[{\"name\":\"cpus\",\"value\":4}]", &r), 400);
+    assert_int_equal(post_workspace(c, "bad", "[{\"name\":\"cpus\",\"value\":4}]", &r), 400);
     assert_string_equal(
         jsonx_get_str(json_array_get(json_object_get(r.json, "validations"), 0), "field", ""),
         "rich_parameter_values");
@@ -152,13 +152,13 @@ static void test_resolution_across_builds(void **state)
     struct ctx *c = *state;
     struct resp r;
     /* Unknown names are dropped; every declared parameter is stored. */
-    assert_int_equal(create_ws(c, "w1",
-                               "[{\"name\":\"team\",\"value\":\"core\"},"
-                               "{\"name\":\"cpus\",\"value\":\"4\"},"
-                               "{\"name\":\"disk\",\"value\":\"20\"},"
-                               "{\"name\":\"note\",\"value\":\"first\"},"
-                               "{\"name\":\"nonsense\",\"value\":\"x\"}]",
-                               &r),
+    assert_int_equal(post_workspace(c, "w1",
+                                    "[{\"name\":\"team\",\"value\":\"core\"},"
+                                    "{\"name\":\"cpus\",\"value\":\"4\"},"
+                                    "{\"name\":\"disk\",\"value\":\"20\"},"
+                                    "{\"name\":\"note\",\"value\":\"first\"},"
+                                    "{\"name\":\"nonsense\",\"value\":\"x\"}]",
+                                    &r),
                      201);
     char ws_id[64];
     str_copy(ws_id, sizeof ws_id, jsonx_get_str(r.json, "id", ""));
