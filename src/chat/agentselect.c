@@ -1,4 +1,4 @@
-/* agentselect.c - which agent of a workspace a chat works with, and chat update notices. */
+/* agentselect.c - which agent of a workspace a chat works with. */
 #include "chat/tool.h"
 
 #include "base/buf.h"
@@ -105,22 +105,4 @@ int tool_select_agent(const struct tool_env *env, const char *workspace_id,
     }
     agent_list_free(&list);
     return i >= 0 ? 0 : -1;
-}
-
-void tool_chat_updated(const struct tool_env *env, const struct tool_call *call,
-                       const struct chat *chat)
-{
-    if (!env->on_chat_updated)
-        return;
-    if (chat) {
-        env->on_chat_updated(env->on_chat_updated_arg, chat);
-        return;
-    }
-    if (!call->chat_id || !*call->chat_id)
-        return;
-    struct chat latest;
-    memset(&latest, 0, sizeof latest);
-    if (env->db.chat_get(env->db.arg, call->chat_id, &latest, NULL) == 0)
-        env->on_chat_updated(env->on_chat_updated_arg, &latest);
-    chat_clear(&latest);
 }

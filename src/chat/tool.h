@@ -262,6 +262,11 @@ int tool_find_chat_agent(const struct tool_agent_ref *agents, size_t n, char **m
 int tool_select_agent(const struct tool_env *env, const char *workspace_id,
                       struct workspace_agent *out, bool *no_agents, char **msg);
 
+/* Binds the chat to (workspace, build, no agent) and, when that worked, publishes the updated
+ * chat; a failed binding is not an error for the tool (it goes on without it). */
+void tool_bind_build(const struct tool_env *env, const struct tool_call *call,
+                     const char *workspace_id, const char *build_id);
+
 /* Publishes a chat after a change through env->on_chat_updated (re-reading it when chat is
  * NULL). */
 void tool_chat_updated(const struct tool_env *env, const struct tool_call *call,

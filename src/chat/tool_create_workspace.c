@@ -115,12 +115,7 @@ static int check_existing(const struct tool_env *env, const struct tool_call *ca
         goto out;
 
     if (job_status_active(job.status)) {
-        struct chat updated;
-        memset(&updated, 0, sizeof updated);
-        if (env->db.chat_bind(env->db.arg, call->chat_id, ws.id, build.id, NULL, &updated, NULL) ==
-            0)
-            tool_chat_updated(env, call, &updated);
-        chat_clear(&updated);
+        tool_bind_build(env, call, ws.id, build.id);
         if (tool_wait_build(env, call, build.id, &msg) < 0) {
             char *text = str_printf("existing workspace build failed: %s", msg);
             tool_build_error(out, text, build.id);
@@ -218,14 +213,8 @@ static void create_locked(const struct tool_env *env, const struct tool_call *ca
             tool_text_error(out, "%s", err_msg(&e));
         goto out;
     }
-    if (call->chat_id && *call->chat_id) {
-        struct chat updated;
-        memset(&updated, 0, sizeof updated);
-        if (env->db.chat_bind(env->db.arg, call->chat_id, ws.id, build.id, NULL, &updated, NULL) ==
-            0)
-            tool_chat_updated(env, call, &updated);
-        chat_clear(&updated);
-    }
+    if (call->chat_id && *call->chat_id)
+        tool_bind_build(env, call, ws.id, build.id);
     if (build.id[0] && tool_wait_build(env, call, build.id, &msg) < 0) {
         char *text = str_printf("workspace build failed: %s", msg);
         tool_build_error(out, text, build.id);

@@ -40,59 +40,6 @@ static json_t *agent_answer(const struct tool_env *env, const struct tool_call *
     return r;
 }
 
-/* Binds the chat to (workspace, build, no agent) and tells watchers; a failure is only logged
- * by the binding itself (the tool goes on). */
-static void bind_build(const struct tool_env *env, const struct tool_call *call,
-                       const char *workspace_id, const char *build_id)
-{
-    struct chat updated;
-    memset(&updated, 0, sizeof updated);
-    if (env->db.chat_bind(env->db.arg, call->chat_id, workspace_id, build_id, NULL, &updated,
-                          NULL) == 0)
-        tool_chat_updated(env, call, &updated);
-    chat_clear(&updated);
-}
-
-/* Loads the chat's live workspace and its latest build and job; text error otherwise. */
-int tool_load_chat_workspace(const struct tool_env *env, const struct tool_call *call,
-                             struct workspace *ws, struct workspace_build *build, struct job *job,
-                             struct tool_answer *out)
-{
-    struct chat chat;
-    memset(&chat, 0, sizeof chat);
-    struct err e = ERR_INIT;
-    int rc = -1;
-    if (env->db.chat_get(env->db.arg, call->chat_id, &chat, &e) < 0) {
-        tool_text_error(out, "load chat: %s", err_msg(&e));
-        goto out;
-    }
-    if (!chat.workspace_id[0]) {
-        tool_text_error(out, "chat has no workspace; use create_workspace first");
-        goto out;
-    }
-    if (env->db.workspace_get(env->db.arg, chat.workspace_id, ws, &e) < 0) {
-        tool_text_error(out, "load workspace: %s", err_msg(&e));
-        goto out;
-    }
-    if (ws->deleted) {
-        tool_text_error(out, "workspace was deleted; use create_workspace to make a new one");
-        goto out;
-    }
-    if (env->db.build_latest(env->db.arg, ws->id, build, &e) < 0) {
-        tool_text_error(out, "get latest build: %s", err_msg(&e));
-        goto out;
-    }
-    if (env->db.job_get(env->db.arg, build->job_id, job, &e) < 0) {
-        tool_text_error(out, "get provisioner job: %s", err_msg(&e));
-        goto out;
-    }
-    rc = 0;
-out:
-    err_clear(&e);
-    chat_clear(&chat);
-    return rc;
-}
-
 static void start_locked(const struct tool_env *env, const struct tool_call *call,
                          const struct build_param_value *params, size_t nparams,
                          struct tool_answer *out)
@@ -115,7 +62,7 @@ static void start_locked(const struct tool_env *env, const struct tool_call *cal
 
     if (job_status_active(job.status)) {
         /* A build is under way: follow it instead of starting another. */
-        bind_build(env, call, ws.id, build.id);
+        tool_bind_build(env, call, ws.id, build.id);
         if (tool_wait_build(env, call, build.id, &msg) < 0) {
             char *text = str_printf("waiting for in-progress build: %s", msg);
             tool_build_error(out, text, build.id);
@@ -147,7 +94,7 @@ static void start_locked(const struct tool_env *env, const struct tool_call *cal
             tool_text_error(out, "start workspace: %s", err_msg(&e));
         goto out;
     }
-    bind_build(env, call, ws.id, started.id);
+    tool_bind_build(env, call, ws.id, started.id);
     if (tool_wait_build(env, call, started.id, &msg) < 0) {
         char *text = str_printf("workspace start build failed: %s", msg);
         tool_build_error(out, text, started.id);

@@ -7,17 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void bind_build(const struct tool_env *env, const struct tool_call *call,
-                       const char *workspace_id, const char *build_id)
-{
-    struct chat updated;
-    memset(&updated, 0, sizeof updated);
-    if (env->db.chat_bind(env->db.arg, call->chat_id, workspace_id, build_id, NULL, &updated,
-                          NULL) == 0)
-        tool_chat_updated(env, call, &updated);
-    chat_clear(&updated);
-}
-
 static json_t *stopped(const struct workspace *ws, const char *build_id)
 {
     json_t *r = json_object();
@@ -49,7 +38,7 @@ static void stop_locked(const struct tool_env *env, const struct tool_call *call
     if (tool_load_chat_workspace(env, call, &ws, &build, &job, out) < 0)
         goto out;
     if (job_status_active(job.status)) {
-        bind_build(env, call, ws.id, build.id);
+        tool_bind_build(env, call, ws.id, build.id);
         char in_progress[UUID_STR_LEN];
         str_copy(in_progress, sizeof in_progress, build.id);
         int waited = tool_wait_build(env, call, build.id, &msg);
@@ -83,7 +72,7 @@ static void stop_locked(const struct tool_env *env, const struct tool_call *call
         }
         goto out;
     }
-    bind_build(env, call, ws.id, stop.id);
+    tool_bind_build(env, call, ws.id, stop.id);
     free(msg);
     msg = NULL;
     if (tool_wait_build(env, call, stop.id, &msg) < 0) {
