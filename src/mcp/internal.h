@@ -1,0 +1,81 @@
+/* internal.h - what the files of src/mcp/ share (not for use outside it). */
+#ifndef BERTH_MCP_INTERNAL_H
+#define BERTH_MCP_INTERNAL_H
+
+#include "base/map.h"
+#include "mcp/mcp.h"
+
+#include <pthread.h>
+
+/* A 2025-11-25 session. Guarded by the server's lock, except chat_id (see chat_mu). */
+struct mcp_session {
+    char id[MCP_SESSION_ID_LEN + 1];
+    char user_id[UUID_STR_LEN];
+    char version[16];           /* the negotiated protocol version */
+    char chat_id[UUID_STR_LEN]; /* "" until the first tools/call creates the chat */
+    char *client_name;          /* clientInfo.name (heap) or NULL: the chat's title */
+    int64_t last_used_ms;
+    bool initialized;       /* notifications/initialized arrived */
+    bool ended;             /* deleted, expired or evicted: out of the table */
+    int refs;               /* the table's and one per call */
+    struct mcp_call *calls; /* in flight */
+};
+
+struct mcp_call {
+    struct mcp_server *srv;
+    struct mcp_session *session; /* a reference; NULL when stateless */
+    struct subject sub;
+    json_t *id;             /* the request's id (a reference) */
+    char *id_key;           /* its compact JSON, matched against requestId */
+    char *name;             /* the tool */
+    json_t *args;           /* the arguments object (a reference), or NULL */
+    json_t *progress_token; /* a reference, or NULL */
+    bool stateless;
+    char chat_id[UUID_STR_LEN]; /* stateless: Berth-Chat-Id ("": the default chat) */
+    struct tool_cancel cancel;
+    int64_t progress;
+    void (*emit)(void *arg, const char *message);
+    void *emit_arg;
+    struct mcp_call *prev, *next; /* in the session's list */
+};
+
+struct mcp_server {
+    struct mcp_backend backend;
+    char *version;
+    int64_t idle_ms;
+    int max_per_user;
+    int64_t (*now_ms)(void *arg);
+    void *now_arg;
+    char *tools_json;     /* the tools array of tools/list (compact JSON) */
+    pthread_mutex_t lock; /* guards sessions, users, last_sweep_ms and the sessions' fields */
+    struct map sessions;  /* id -> struct mcp_session */
+    struct map users;     /* user id -> int * (open sessions) */
+    int64_t last_sweep_ms;
+    pthread_mutex_t chat_mu;  /* serializes creating chats (a session's, a default one) */
+    struct map default_chats; /* user id -> heap chat id (under chat_mu) */
+};
+
+/* tools.c */
+/* The tools array of tools/list (compact JSON, heap): every chat tool in tool_defs order. */
+char *mcp_tools_json(void);
+/* The instructions sent with initialize and server/discover. */
+extern const char mcp_instructions[];
+
+/* session.c (all with s->lock held unless noted) */
+int64_t mcp_now_ms(struct mcp_server *s);
+/* Creates a session for the user (evicting the user's least recently used idle session when at
+ * the cap); NULL when every one of the user's sessions has a call in flight. */
+struct mcp_session *mcp_session_create(struct mcp_server *s, const char *user_id,
+                                       const char *version, const char *chat_id,
+                                       const char *client_name);
+/* The user's live session with this id (touching it), or NULL. */
+struct mcp_session *mcp_session_find(struct mcp_server *s, const char *user_id, const char *id);
+/* Ends a session: out of the table, its calls canceled. */
+void mcp_session_end(struct mcp_server *s, struct mcp_session *sess);
+void mcp_session_unref(struct mcp_server *s, struct mcp_session *sess);
+/* Ends sessions idle for longer than idle_ms (at most once a minute). */
+void mcp_session_sweep(struct mcp_server *s);
+/* Frees every session (server teardown). */
+void mcp_sessions_free(struct mcp_server *s);
+
+#endif
