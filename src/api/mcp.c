@@ -201,6 +201,9 @@ static void run_call(struct http_request *req, void *arg)
     struct mcp_call *call = j->call;
     bool sse = j->sse;
     free(j);
+    const char *chat_id = mcp_call_prepare(call);
+    if (chat_id) /* so that a client can come back to the chat (berth mcp does) */
+        http_reply_header(req, "Berth-Chat-Id", chat_id);
     if (!sse) {
         char *last = NULL;
         mcp_call_no_progress(call); /* JSON carries one message: the response */

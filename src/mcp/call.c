@@ -52,6 +52,7 @@ void mcp_call_free(struct mcp_call *c)
         pthread_mutex_unlock(&s->lock);
     }
     tool_cancel_destroy(&c->cancel);
+    err_clear(&c->prepare_err);
     json_decref(c->id);
     free(c->id_key);
     free(c->name);
@@ -200,22 +201,31 @@ static char *failure_text(struct mcp_call *c, const struct err *e)
     return jsonrpc_error_text(c->id, code, *err_msg(e) ? err_msg(e) : "Internal error", NULL);
 }
 
+const char *mcp_call_prepare(struct mcp_call *c)
+{
+    if (!c->prepared) {
+        c->prepared = true;
+        if (resolve_chat(c, c->resolved_chat, &c->prepare_err) < 0) {
+            c->resolved_chat[0] = '\0';
+            err_prefix(&c->prepare_err, "Cannot create the chat the tools act on");
+        }
+    }
+    return c->resolved_chat[0] ? c->resolved_chat : NULL;
+}
+
 void mcp_call_run(struct mcp_call *c, void (*emit)(void *arg, const char *message), void *arg)
 {
     c->emit = emit;
     c->emit_arg = arg;
     if (tool_cancel_is_set(&c->cancel))
         return;
-    struct err e = ERR_INIT;
-    char chat_id[UUID_STR_LEN];
-    if (resolve_chat(c, chat_id, &e) < 0) {
-        if (!tool_cancel_is_set(&c->cancel)) {
-            err_prefix(&e, "Cannot create the chat the tools act on");
-            emit_text(c, failure_text(c, &e));
-        }
-        err_clear(&e);
+    const char *chat_id = mcp_call_prepare(c);
+    if (!chat_id) {
+        if (!tool_cancel_is_set(&c->cancel))
+            emit_text(c, failure_text(c, &c->prepare_err));
         return;
     }
+    struct err e = ERR_INIT;
     struct tool_answer a = {0};
     int rc =
         c->srv->backend.run_tool(c->srv->backend.arg, &c->sub, chat_id, c->name, c->args,

@@ -32,6 +32,9 @@ struct mcp_call {
     json_t *progress_token; /* a reference, or NULL */
     bool stateless;
     char chat_id[UUID_STR_LEN]; /* stateless: Berth-Chat-Id ("": the default chat) */
+    bool prepared;              /* the chat was resolved: resolved_chat, or prepare_err */
+    char resolved_chat[UUID_STR_LEN];
+    struct err prepare_err;
     struct tool_cancel cancel;
     int64_t progress;
     void (*emit)(void *arg, const char *message);

@@ -208,6 +208,11 @@ size_t mcp_session_count(struct mcp_server *s);
 bool mcp_call_stateless(const struct mcp_call *c);
 /* True when the request carried params._meta.progressToken. */
 bool mcp_call_wants_progress(const struct mcp_call *c);
+/* Resolves the chat the call acts on (creating the session's chat, or the user's default chat,
+ * on first use) and returns its id, or NULL when that failed (mcp_call_run then answers with the
+ * error). mcp_call_run does it too when it was not done: call it first to tell the client the
+ * chat (the HTTP transport's Berth-Chat-Id response header). Blocks on the store: worker. */
+const char *mcp_call_prepare(struct mcp_call *c);
 /* Sends no progress notifications for this call (for a transport that can carry only the
  * response). Before mcp_call_run. */
 void mcp_call_no_progress(struct mcp_call *c);
