@@ -7,6 +7,7 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/times.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,8 @@ void mcp_call_free(struct mcp_call *c)
         pthread_mutex_unlock(&s->lock);
     }
     tool_cancel_destroy(&c->cancel);
+    pthread_mutex_destroy(&c->emit_mu);
+    free(c->last_message);
     err_clear(&c->prepare_err);
     json_decref(c->id);
     free(c->id_key);
@@ -143,12 +146,9 @@ static void emit_text(struct mcp_call *c, char *text)
     free(text);
 }
 
-/* The tool's progress callback: notifications/progress with a count that rises by one. */
-static void on_progress(void *arg, const char *message)
+/* Sends notifications/progress; with c->emit_mu held. */
+static void send_progress(struct mcp_call *c, const char *message)
 {
-    struct mcp_call *c = arg;
-    if (tool_cancel_is_set(&c->cancel))
-        return;
     json_t *params = json_object();
     json_object_set(params, "progressToken", c->progress_token);
     json_object_set_new(params, "progress", json_integer(++c->progress));
@@ -161,6 +161,88 @@ static void on_progress(void *arg, const char *message)
     json_object_set_new(params, "message", msg);
     emit_text(c, jsonrpc_notification_text("notifications/progress", params));
     json_decref(params);
+    c->last_emit_ms = time_mono_us() / 1000;
+}
+
+/* The tool's progress callback: notifications/progress with a count that rises by one. */
+static void on_progress(void *arg, const char *message)
+{
+    struct mcp_call *c = arg;
+    pthread_mutex_lock(&c->emit_mu);
+    if (!c->finished && !tool_cancel_is_set(&c->cancel)) {
+        send_progress(c, message);
+        free(c->last_message);
+        c->last_message = xstrdup(message);
+    }
+    pthread_mutex_unlock(&c->emit_mu);
+}
+
+/* Emits the call's last message and stops its progress. */
+static void finish(struct mcp_call *c, char *text)
+{
+    pthread_mutex_lock(&c->emit_mu);
+    c->finished = true;
+    if (text && !tool_cancel_is_set(&c->cancel)) /* a canceled request gets no response */
+        c->emit(c->emit_arg, text);
+    pthread_mutex_unlock(&c->emit_mu);
+    free(text);
+}
+
+static void tick_add(struct mcp_call *c)
+{
+    struct mcp_server *s = c->srv;
+    if (!c->progress_token || s->heartbeat_ms <= 0)
+        return;
+    c->started_ms = c->last_emit_ms = time_mono_us() / 1000;
+    pthread_mutex_lock(&s->lock);
+    c->tick_next = s->ticking;
+    if (c->tick_next)
+        c->tick_next->tick_prev = c;
+    s->ticking = c;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void tick_remove(struct mcp_call *c)
+{
+    struct mcp_server *s = c->srv;
+    if (!c->progress_token || s->heartbeat_ms <= 0)
+        return;
+    pthread_mutex_lock(&s->lock);
+    if (c->tick_prev)
+        c->tick_prev->tick_next = c->tick_next;
+    else
+        s->ticking = c->tick_next;
+    if (c->tick_next)
+        c->tick_next->tick_prev = c->tick_prev;
+    c->tick_prev = c->tick_next = NULL;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void *mcp_ticker_main(void *arg)
+{
+    struct mcp_server *s = arg;
+    int64_t period = s->heartbeat_ms / 4 > 0 ? s->heartbeat_ms / 4 : 1;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        struct timespec deadline = time_mono_deadline(period);
+        pthread_cond_timedwait(&s->tick_cond, &s->lock, &deadline);
+        int64_t now = time_mono_us() / 1000;
+        /* A call stays on the list (and alive) until tick_remove, which takes s->lock. */
+        for (struct mcp_call *c = s->ticking; c && !s->stopping; c = c->tick_next) {
+            pthread_mutex_lock(&c->emit_mu);
+            if (!c->finished && !tool_cancel_is_set(&c->cancel) &&
+                now - c->last_emit_ms >= s->heartbeat_ms) {
+                char *msg =
+                    str_printf("%s (waiting, %llds)", c->last_message ? c->last_message : "Working",
+                               (long long)((now - c->started_ms) / 1000));
+                send_progress(c, msg);
+                free(msg);
+            }
+            pthread_mutex_unlock(&c->emit_mu);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
 }
 
 static json_t *server_info_meta(const struct mcp_server *s)
@@ -221,17 +303,19 @@ void mcp_call_run(struct mcp_call *c, void (*emit)(void *arg, const char *messag
         return;
     const char *chat_id = mcp_call_prepare(c);
     if (!chat_id) {
-        if (!tool_cancel_is_set(&c->cancel))
-            emit_text(c, failure_text(c, &c->prepare_err));
+        finish(c, failure_text(c, &c->prepare_err));
         return;
     }
     struct err e = ERR_INIT;
     struct tool_answer a = {0};
+    tick_add(c);
     int rc =
         c->srv->backend.run_tool(c->srv->backend.arg, &c->sub, chat_id, c->name, c->args,
                                  &c->cancel, c->progress_token ? on_progress : NULL, c, &a, &e);
-    if (!tool_cancel_is_set(&c->cancel)) /* a canceled request gets no response */
-        emit_text(c, rc < 0 ? failure_text(c, &e) : result_text(c, &a));
+    finish(c, tool_cancel_is_set(&c->cancel) ? NULL
+              : rc < 0                       ? failure_text(c, &e)
+                                             : result_text(c, &a));
+    tick_remove(c);
     tool_answer_clear(&a);
     err_clear(&e);
 }

@@ -36,10 +36,16 @@ struct mcp_call {
     char resolved_chat[UUID_STR_LEN];
     struct err prepare_err;
     struct tool_cancel cancel;
-    int64_t progress;
     void (*emit)(void *arg, const char *message);
     void *emit_arg;
-    struct mcp_call *prev, *next; /* in the session's list */
+    pthread_mutex_t emit_mu; /* serializes emitting; guards what follows */
+    int64_t progress;        /* the last progress value sent */
+    int64_t last_emit_ms;    /* when the last progress notification went out */
+    int64_t started_ms;
+    char *last_message;                     /* of the last progress notification (heap) */
+    bool finished;                          /* the response went out (or the call was canceled) */
+    struct mcp_call *prev, *next;           /* in the session's list */
+    struct mcp_call *tick_prev, *tick_next; /* in the server's list of calls with progress */
 };
 
 struct mcp_server {
@@ -56,7 +62,18 @@ struct mcp_server {
     int64_t last_sweep_ms;
     pthread_mutex_t chat_mu;  /* serializes creating chats (a session's, a default one) */
     struct map default_chats; /* user id -> heap chat id (under chat_mu) */
+    /* Progress heartbeats: a thread that repeats the last progress of calls quiet for longer
+     * than heartbeat_ms (ticking is guarded by lock). */
+    int64_t heartbeat_ms;
+    struct mcp_call *ticking;
+    pthread_t ticker;
+    pthread_cond_t tick_cond;
+    bool stopping;
 };
+
+/* call.c */
+/* The heartbeat thread's body (arg: the server). */
+void *mcp_ticker_main(void *arg);
 
 /* tools.c */
 /* The tools array of tools/list (compact JSON, heap): every chat tool in tool_defs order. */

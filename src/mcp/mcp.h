@@ -63,10 +63,12 @@ struct chat_service;
 #define MCP_META_CLIENT_CAPS      "io.modelcontextprotocol/clientCapabilities"
 #define MCP_META_SERVER_INFO      "io.modelcontextprotocol/serverInfo"
 
-#define MCP_SESSION_ID_LEN    43 /* random [A-Za-z0-9]: about 256 bits */
-#define MCP_SESSION_IDLE_MS   (60LL * 60 * 1000)
-#define MCP_SESSIONS_PER_USER 32
-#define MCP_DEFAULT_CHAT      "MCP" /* the stateless default chat's title */
+#define MCP_SESSION_ID_LEN        43 /* random [A-Za-z0-9]: about 256 bits */
+#define MCP_SESSION_IDLE_MS       (60LL * 60 * 1000)
+#define MCP_SESSIONS_PER_USER     32
+#define MCP_DEFAULT_CHAT          "MCP" /* the stateless default chat's title */
+#define MCP_PROGRESS_HEARTBEAT_MS 15000
+#define MCP_PROGRESS_HEARTBEAT_MS 15000
 
 /* True for a version initialize accepts as is (2025-11-25, 2025-06-18, 2025-03-26). */
 bool mcp_version_legacy(const char *v);
@@ -147,6 +149,10 @@ struct mcp_config {
     int max_sessions_per_user;    /* 0: MCP_SESSIONS_PER_USER */
     int64_t (*now_ms)(void *arg); /* a monotonic clock for idle expiry; NULL: the real one */
     void *now_arg;
+    /* While a call that asked for progress waits, its last progress is sent again (with the
+     * time waited) after this long without one, so that clients which reset their time-out on
+     * progress never give up on a long build. 0: MCP_PROGRESS_HEARTBEAT_MS; < 0: never. */
+    int64_t progress_heartbeat_ms;
 };
 
 /* A new server. Never NULL. */
@@ -218,8 +224,9 @@ const char *mcp_call_prepare(struct mcp_call *c);
 void mcp_call_no_progress(struct mcp_call *c);
 /* Runs the tool on the calling thread (it may wait for minutes), calling emit(arg, message) for
  * each outgoing message: notifications/progress while the tool waits (only when the request
- * asked for progress), then the response. A canceled call emits nothing more: no response at
- * all. emit must be thread-safe only against itself being called from this thread. */
+ * asked for progress: the tool's own, and heartbeats), then the response. A canceled call emits
+ * nothing more: no response at all. emit is called from this thread and from the server's
+ * heartbeat thread, never twice at once for a call, and never after mcp_call_run returned. */
 void mcp_call_run(struct mcp_call *c, void (*emit)(void *arg, const char *message), void *arg);
 /* Cancels the call (its waits end at once and it sends no response). Any thread; idempotent;
  * harmless once the call ended. */

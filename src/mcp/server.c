@@ -44,8 +44,17 @@ struct mcp_server *mcp_server_new(const struct mcp_config *cfg)
     s->now_ms = cfg->now_ms;
     s->now_arg = cfg->now_arg;
     s->tools_json = mcp_tools_json();
+    s->heartbeat_ms =
+        cfg->progress_heartbeat_ms ? cfg->progress_heartbeat_ms : MCP_PROGRESS_HEARTBEAT_MS;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->chat_mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->tick_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (s->heartbeat_ms > 0 && pthread_create(&s->ticker, NULL, mcp_ticker_main, s) != 0)
+        s->heartbeat_ms = -1;
     return s;
 }
 
@@ -53,6 +62,14 @@ void mcp_server_free(struct mcp_server *s)
 {
     if (!s)
         return;
+    if (s->heartbeat_ms > 0) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->tick_cond);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->ticker, NULL);
+    }
+    pthread_cond_destroy(&s->tick_cond);
     mcp_sessions_free(s);
     map_free(&s->default_chats, free);
     pthread_mutex_destroy(&s->lock);
@@ -298,6 +315,7 @@ static void do_tools_call(struct mcp_server *s, const struct mcp_input *in,
     if (!sess && in->chat_id)
         str_copy(c->chat_id, sizeof c->chat_id, in->chat_id);
     tool_cancel_init(&c->cancel);
+    pthread_mutex_init(&c->emit_mu, NULL);
     if (sess) { /* in the session's table from now on: notifications/cancelled finds it */
         pthread_mutex_lock(&s->lock);
         c->session = sess;

@@ -27,7 +27,7 @@ struct fx {
     struct subject alice, bob;
 };
 
-static int setup_with(void **state, int max_per_user)
+static int setup_with(void **state, int max_per_user, int64_t heartbeat_ms)
 {
     struct fx *x = calloc(1, sizeof *x);
     fake_init(&x->f);
@@ -40,6 +40,7 @@ static int setup_with(void **state, int max_per_user)
         .max_sessions_per_user = max_per_user,
         .now_ms = fake_now_ms,
         .now_arg = &x->f,
+        .progress_heartbeat_ms = heartbeat_ms,
     };
     x->f.now_ms = 1000;
     x->s = mcp_server_new(&cfg);
@@ -49,12 +50,17 @@ static int setup_with(void **state, int max_per_user)
 
 static int setup(void **state)
 {
-    return setup_with(state, 0);
+    return setup_with(state, 0, 0);
 }
 
 static int setup_cap2(void **state)
 {
-    return setup_with(state, 2);
+    return setup_with(state, 2, 0);
+}
+
+static int setup_heartbeat(void **state)
+{
+    return setup_with(state, 0, 40);
 }
 
 static int teardown(void **state)
@@ -558,6 +564,42 @@ static void test_cancel(void **state)
     free(sid);
 }
 
+/* A call that waits long without news repeats its last progress, with the time waited. */
+static void test_progress_heartbeat(void **state)
+{
+    struct fx *x = *state; /* heartbeats after 40 ms */
+    char *sid = initialize(x, &x->alice, NULL);
+    struct mcp_reply r =
+        post(x, &x->alice, sid,
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
+             "{\"name\":\"start_workspace\",\"_meta\":{\"progressToken\":\"h\"}}}");
+    struct run run = {.call = r.call, .msgs = json_array()};
+    r.call = NULL;
+    assert_int_equal(pthread_create(&run.thread, NULL, run_thread, &run), 0);
+    wait_waiting(&x->f, true);
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    mcp_call_cancel(run.call);
+    pthread_join(run.thread, NULL);
+    size_t n = json_array_size(run.msgs);
+    assert_true(n >= 4); /* the tool's two, and heartbeats */
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_object_get(json_array_get(run.msgs, i), "params");
+        assert_int_equal(json_integer_value(json_object_get(p, "progress")), (json_int_t)i + 1);
+        assert_string_equal(jsonx_get_str(p, "progressToken", ""), "h");
+        if (i >= 2)
+            assert_true(
+                str_has_prefix(jsonx_get_str(p, "message", ""), "Build #1 is running (waiting, "));
+    }
+    /* Nothing after the call ended. */
+    nanosleep(&ts, NULL);
+    assert_int_equal(json_array_size(run.msgs), n);
+    json_decref(run.msgs);
+    mcp_call_free(run.call);
+    mcp_reply_clear(&r);
+    free(sid);
+}
+
 static void test_delete_cancels(void **state)
 {
     struct fx *x = *state;
@@ -864,6 +906,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tools_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chat_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_heartbeat, setup_heartbeat, teardown),
         cmocka_unit_test_setup_teardown(test_delete_cancels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_per_user, setup_cap2, teardown),
