@@ -33,6 +33,7 @@ void mcp_call_no_progress(struct mcp_call *c)
 
 void mcp_call_cancel(struct mcp_call *c)
 {
+    c->canceled = true;
     tool_cancel_trigger(&c->cancel);
 }
 
@@ -169,7 +170,7 @@ static void on_progress(void *arg, const char *message)
 {
     struct mcp_call *c = arg;
     pthread_mutex_lock(&c->emit_mu);
-    if (!c->finished && !tool_cancel_is_set(&c->cancel)) {
+    if (!c->finished && !c->canceled) {
         send_progress(c, message);
         free(c->last_message);
         c->last_message = xstrdup(message);
@@ -182,7 +183,7 @@ static void finish(struct mcp_call *c, char *text)
 {
     pthread_mutex_lock(&c->emit_mu);
     c->finished = true;
-    if (text && !tool_cancel_is_set(&c->cancel)) /* a canceled request gets no response */
+    if (text && !c->canceled) /* a canceled request gets no response */
         c->emit(c->emit_arg, text);
     pthread_mutex_unlock(&c->emit_mu);
     free(text);
@@ -230,8 +231,7 @@ void *mcp_ticker_main(void *arg)
         /* A call stays on the list (and alive) until tick_remove, which takes s->lock. */
         for (struct mcp_call *c = s->ticking; c && !s->stopping; c = c->tick_next) {
             pthread_mutex_lock(&c->emit_mu);
-            if (!c->finished && !tool_cancel_is_set(&c->cancel) &&
-                now - c->last_emit_ms >= s->heartbeat_ms) {
+            if (!c->finished && !c->canceled && now - c->last_emit_ms >= s->heartbeat_ms) {
                 char *msg =
                     str_printf("%s (waiting, %llds)", c->last_message ? c->last_message : "Working",
                                (long long)((now - c->started_ms) / 1000));
@@ -285,7 +285,7 @@ static char *failure_text(struct mcp_call *c, const struct err *e)
 
 const char *mcp_call_prepare(struct mcp_call *c)
 {
-    if (!c->prepared) {
+    if (!c->prepared && !c->canceled) {
         c->prepared = true;
         if (resolve_chat(c, c->resolved_chat, &c->prepare_err) < 0) {
             c->resolved_chat[0] = '\0';
@@ -299,7 +299,7 @@ void mcp_call_run(struct mcp_call *c, void (*emit)(void *arg, const char *messag
 {
     c->emit = emit;
     c->emit_arg = arg;
-    if (tool_cancel_is_set(&c->cancel))
+    if (c->canceled)
         return;
     const char *chat_id = mcp_call_prepare(c);
     if (!chat_id) {
@@ -312,9 +312,7 @@ void mcp_call_run(struct mcp_call *c, void (*emit)(void *arg, const char *messag
     int rc =
         c->srv->backend.run_tool(c->srv->backend.arg, &c->sub, chat_id, c->name, c->args,
                                  &c->cancel, c->progress_token ? on_progress : NULL, c, &a, &e);
-    finish(c, tool_cancel_is_set(&c->cancel) ? NULL
-              : rc < 0                       ? failure_text(c, &e)
-                                             : result_text(c, &a));
+    finish(c, c->canceled ? NULL : rc < 0 ? failure_text(c, &e) : result_text(c, &a));
     tick_remove(c);
     tool_answer_clear(&a);
     err_clear(&e);

@@ -6,6 +6,7 @@
 #include "mcp/mcp.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* A 2025-11-25 session. Guarded by the server's lock, except chat_id (see chat_mu). */
 struct mcp_session {
@@ -36,6 +37,10 @@ struct mcp_call {
     char resolved_chat[UUID_STR_LEN];
     struct err prepare_err;
     struct tool_cancel cancel;
+    /* The client canceled it (notifications/cancelled, DELETE, a closed stateless stream): no
+     * response then. A cancel from elsewhere (server shutdown) only ends the tool's waits, and
+     * the client gets the tool's answer. */
+    atomic_bool canceled;
     void (*emit)(void *arg, const char *message);
     void *emit_arg;
     pthread_mutex_t emit_mu; /* serializes emitting; guards what follows */

@@ -224,8 +224,10 @@ const char *mcp_call_prepare(struct mcp_call *c);
 void mcp_call_no_progress(struct mcp_call *c);
 /* Runs the tool on the calling thread (it may wait for minutes), calling emit(arg, message) for
  * each outgoing message: notifications/progress while the tool waits (only when the request
- * asked for progress: the tool's own, and heartbeats), then the response. A canceled call emits
- * nothing more: no response at all. emit is called from this thread and from the server's
+ * asked for progress: the tool's own, and heartbeats), then the response. A call its client
+ * canceled (mcp_call_cancel, notifications/cancelled, DELETE) emits nothing more: no response
+ * at all; a call whose waits were ended otherwise (chat_service_shutdown) answers with what the
+ * tool made of it. emit is called from this thread and from the server's
  * heartbeat thread, never twice at once for a call, and never after mcp_call_run returned. */
 void mcp_call_run(struct mcp_call *c, void (*emit)(void *arg, const char *message), void *arg);
 /* Cancels the call (its waits end at once and it sends no response). Any thread; idempotent;

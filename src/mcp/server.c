@@ -325,7 +325,7 @@ static void do_tools_call(struct mcp_server *s, const struct mcp_input *in,
             c->next->prev = c;
         sess->calls = c;
         if (sess->ended)
-            tool_cancel_trigger(&c->cancel);
+            mcp_call_cancel(c);
         pthread_mutex_unlock(&s->lock);
     }
     out->status = 200;
@@ -442,7 +442,7 @@ static void cancel_request(struct mcp_server *s, struct mcp_session *sess, const
     char *key = jsonx_dump(rid);
     for (struct mcp_call *c = sess->calls; c; c = c->next)
         if (strcmp(c->id_key, key) == 0)
-            tool_cancel_trigger(&c->cancel); /* unknown or finished ids: nothing to do */
+            mcp_call_cancel(c); /* unknown or finished ids: nothing to do */
     free(key);
 }
 

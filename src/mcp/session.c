@@ -49,7 +49,7 @@ void mcp_session_end(struct mcp_server *s, struct mcp_session *sess)
     if (n && --*n <= 0)
         free(map_del(&s->users, sess->user_id));
     for (struct mcp_call *c = sess->calls; c; c = c->next)
-        tool_cancel_trigger(&c->cancel);
+        mcp_call_cancel(c);
     mcp_session_unref(s, sess);
 }
 

@@ -133,11 +133,13 @@ static int run_tool_(void *arg, const struct subject *sub, const char *chat_id, 
         }
         pthread_mutex_lock(&f->lock);
         f->waiting = true;
+        f->cancel = cancel;
         pthread_mutex_unlock(&f->lock);
         for (int i = 0; i < 10000 && !tool_cancel_is_set(cancel); i++)
             sleep_ms(1);
         pthread_mutex_lock(&f->lock);
         f->waiting = false;
+        f->cancel = NULL;
         pthread_mutex_unlock(&f->lock);
         if (progress)
             progress(progress_arg, "after the cancel: never sent");

@@ -23,6 +23,7 @@ struct fake {
     char last_chat[UUID_STR_LEN]; /* the chat of the last run_tool */
     char *last_args;              /* its arguments (compact JSON, heap) or NULL */
     bool waiting;                 /* a "start_workspace" call is waiting for its cancel */
+    struct tool_cancel *cancel;   /* its cancel, while it waits */
     int64_t now_ms;               /* the injected clock */
 };
 

@@ -600,6 +600,32 @@ static void test_progress_heartbeat(void **state)
     free(sid);
 }
 
+/* Waits ended by the server (its shutdown), not by the client: the client gets the answer. */
+static void test_shutdown_answers(void **state)
+{
+    struct fx *x = *state;
+    char *sid = initialize(x, &x->alice, NULL);
+    struct mcp_reply r = post(x, &x->alice, sid,
+                              "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":"
+                              "{\"name\":\"start_workspace\"}}");
+    struct run run = {.call = r.call, .msgs = json_array()};
+    r.call = NULL;
+    assert_int_equal(pthread_create(&run.thread, NULL, run_thread, &run), 0);
+    wait_waiting(&x->f, true);
+    pthread_mutex_lock(&x->f.lock);
+    tool_cancel_trigger(x->f.cancel); /* what chat_service_shutdown does */
+    pthread_mutex_unlock(&x->f.lock);
+    pthread_join(run.thread, NULL);
+    assert_int_equal(json_array_size(run.msgs), 1);
+    json_t *res = json_object_get(json_array_get(run.msgs, 0), "result");
+    assert_string_equal(jsonx_get_str(json_object_get(res, "structuredContent"), "error", ""),
+                        "canceled");
+    json_decref(run.msgs);
+    mcp_call_free(run.call);
+    mcp_reply_clear(&r);
+    free(sid);
+}
+
 static void test_delete_cancels(void **state)
 {
     struct fx *x = *state;
@@ -907,6 +933,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chat_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_heartbeat, setup_heartbeat, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_cancels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_per_user, setup_cap2, teardown),
