@@ -16,6 +16,7 @@
 
 struct agentconn;
 struct chat_service;
+struct mcp_server;
 
 struct api {
     struct store *st;
@@ -23,6 +24,7 @@ struct api {
     struct identity *id;
     struct agentconn *ac;
     struct chat_service *chats;
+    struct mcp_server *mcp; /* the MCP endpoint's protocol state */
     const char *access_url; /* how users and agents reach the server */
     const char *data_dir;   /* where backups go (<data dir>/backups) */
     const char *version;

@@ -93,4 +93,5 @@ void api_register(struct http_server *srv, struct api *api)
     api_agents_register(srv, api);
     api_chats_register(srv, api);
     api_deployment_register(srv, api);
+    api_mcp_register(srv, api);
 }

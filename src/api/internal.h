@@ -80,5 +80,6 @@ void api_builds_register(struct http_server *srv, struct api *api);
 void api_agents_register(struct http_server *srv, struct api *api);
 void api_chats_register(struct http_server *srv, struct api *api);
 void api_deployment_register(struct http_server *srv, struct api *api);
+void api_mcp_register(struct http_server *srv, struct api *api);
 
 #endif

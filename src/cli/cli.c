@@ -33,6 +33,9 @@ static const char *usage =
     "  logs NAME [-f]         print (or follow) the logs of its latest build\n"
     "  exec NAME -- CMD...    run a command in a workspace; exits with its status\n"
     "\n"
+    "AI tools:\n"
+    "  mcp [--chat ID]        serve berth's chat tools over MCP on stdin/stdout\n"
+    "\n"
     "Templates:\n"
     "  templates push NAME    upload a new version from a directory\n"
     "  templates list         list templates\n"
@@ -59,13 +62,16 @@ static int cmd_version(int argc, char **argv)
 }
 
 static const struct command commands[] = {
-    {"server", server_main}, {"agent", agent_main},        {"login", cmd_login},
-    {"logout", cmd_logout},  {"whoami", cmd_whoami},       {"users", cmd_users},
-    {"tokens", cmd_tokens},  {"templates", cmd_templates}, {"create", cmd_create},
-    {"start", cmd_start},    {"stop", cmd_stop},           {"restart", cmd_restart},
-    {"delete", cmd_delete},  {"list", cmd_list},           {"show", cmd_show},
-    {"logs", cmd_logs},      {"exec", cmd_exec},           {"version", cmd_version},
-    {"backup", cmd_backup},
+    {"server", server_main}, {"agent", agent_main},
+    {"login", cmd_login},    {"logout", cmd_logout},
+    {"whoami", cmd_whoami},  {"users", cmd_users},
+    {"tokens", cmd_tokens},  {"templates", cmd_templates},
+    {"create", cmd_create},  {"start", cmd_start},
+    {"stop", cmd_stop},      {"restart", cmd_restart},
+    {"delete", cmd_delete},  {"list", cmd_list},
+    {"show", cmd_show},      {"logs", cmd_logs},
+    {"exec", cmd_exec},      {"version", cmd_version},
+    {"backup", cmd_backup},  {"mcp", cmd_mcp},
 };
 
 int cli_main(int argc, char **argv)

@@ -89,6 +89,12 @@ const char *http_request_peer(const struct http_request *r);
 void http_request_set_data(struct http_request *r, void *data, void (*free_fn)(void *));
 void *http_request_data(const struct http_request *r);
 
+/* From an inline handler (on the loop thread): hands the request to a worker thread, which
+ * calls fn(r, arg); for handlers that learn only from the request itself whether they will
+ * block. 0 when queued (the request now belongs to fn); -1 when the server is stopping (nothing
+ * was sent: the caller still owns the request and must reply). */
+int http_request_defer(struct http_request *r, http_handler_fn fn, void *arg);
+
 /* ---- replies (exactly one per request, from any thread) ---- */
 /* Adds a response header; call before the reply. */
 void http_reply_header(struct http_request *r, const char *name, const char *value);
@@ -120,6 +126,11 @@ void http_stream_on_close(struct http_stream *s, http_stream_close_fn fn, void *
 int http_stream_send(struct http_stream *s, const void *data, size_t len);
 /* Sends one SSE event: "event: <event>\ndata: <data>\n\n" (data may hold newlines). */
 int http_stream_sse(struct http_stream *s, const char *event, const char *data);
+/* Sets the function called once when the stream is freed: after the caller's http_stream_end
+ * and the loop's last use of it, so no on_close or on_wake call is running or will run (the
+ * place to free what those callbacks use). Runs on whichever thread let go last. Set it right
+ * after start. */
+void http_stream_on_free(struct http_stream *s, http_stream_close_fn fn, void *arg);
 /* Sets a function to run on the stream's loop thread after http_stream_wake; set right after
  * start. The function may send and may end the stream. */
 void http_stream_on_wake(struct http_stream *s, http_stream_close_fn fn, void *arg);

@@ -73,6 +73,8 @@ struct http_request {
     char *resp_body;
     size_t resp_len;
     struct http_request *next; /* outbox or worker queue */
+    http_handler_fn defer_fn;  /* set by http_request_defer: run instead of the route's */
+    void *defer_arg;
 };
 
 struct http_stream {
@@ -89,6 +91,8 @@ struct http_stream {
     void *on_close_arg;
     http_stream_close_fn on_wake;
     void *on_wake_arg;
+    http_stream_close_fn on_free;
+    void *on_free_arg;
     bool wake_pending;
     struct event *heartbeat_ev;
     int64_t heartbeat_ms;
@@ -136,6 +140,8 @@ void http_loop_post_stream(struct http_loop *loop, struct http_stream *s);
 /* workers.c */
 struct http_workers *http_workers_new(int n);
 void http_workers_submit(struct http_workers *w, struct http_request *r);
+/* As http_workers_submit, but -1 without replying when the pool is stopping. */
+int http_workers_try_submit(struct http_workers *w, struct http_request *r);
 void http_workers_stop(struct http_workers *w);
 void http_workers_free(struct http_workers *w);
 

@@ -172,6 +172,19 @@ static void on_request(struct evhttp_request *ev, void *arg)
         r->route->fn(r, r->route->arg);
 }
 
+int http_request_defer(struct http_request *r, http_handler_fn fn, void *arg)
+{
+    r->defer_fn = fn;
+    r->defer_arg = arg;
+    http_request_detach(r);
+    if (http_workers_try_submit(r->loop->srv->workers, r) < 0) {
+        r->defer_fn = NULL;
+        r->defer_arg = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static void drain_outbox(evutil_socket_t fd, short what, void *arg)
 {
     struct http_loop *loop = arg;

@@ -20,6 +20,8 @@ static void stream_release(struct http_stream *s)
 {
     if (atomic_fetch_sub(&s->refs, 1) != 1)
         return;
+    if (s->on_free)
+        s->on_free(s->on_free_arg);
     buf_free(&s->pending);
     free(s->content_type);
     free(s->heartbeat);
@@ -49,6 +51,14 @@ void http_stream_on_close(struct http_stream *s, http_stream_close_fn fn, void *
     pthread_mutex_lock(&s->lock);
     s->on_close = fn;
     s->on_close_arg = arg;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void http_stream_on_free(struct http_stream *s, http_stream_close_fn fn, void *arg)
+{
+    pthread_mutex_lock(&s->lock);
+    s->on_free = fn;
+    s->on_free_arg = arg;
     pthread_mutex_unlock(&s->lock);
 }
 

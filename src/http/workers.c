@@ -60,7 +60,10 @@ static void *worker_main(void *arg)
         w->queued--;
         r->next = NULL;
         pthread_mutex_unlock(&w->lock);
-        r->route->fn(r, r->route->arg);
+        if (r->defer_fn)
+            r->defer_fn(r, r->defer_arg);
+        else
+            r->route->fn(r, r->route->arg);
         pthread_mutex_lock(&w->lock);
     }
 out:
@@ -123,11 +126,16 @@ struct http_workers *http_workers_new(int n)
 
 void http_workers_submit(struct http_workers *w, struct http_request *r)
 {
+    if (http_workers_try_submit(w, r) < 0)
+        http_reply_errorf(r, ERR_UNAVAILABLE, "The server is shutting down.");
+}
+
+int http_workers_try_submit(struct http_workers *w, struct http_request *r)
+{
     pthread_mutex_lock(&w->lock);
     if (w->stopping) {
         pthread_mutex_unlock(&w->lock);
-        http_reply_errorf(r, ERR_UNAVAILABLE, "The server is shutting down.");
-        return;
+        return -1;
     }
     r->next = NULL;
     if (w->tail)
@@ -141,6 +149,7 @@ void http_workers_submit(struct http_workers *w, struct http_request *r)
         spawn(w);
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
+    return 0;
 }
 
 /* Lets queued requests finish and joins every thread; later submissions get 503. */

@@ -11,6 +11,7 @@
 #include "chat/chat.h"
 #include "http/http.h"
 #include "identity/identity.h"
+#include "mcp/mcp.h"
 #include "provision/provision.h"
 #include "pubsub/pubsub.h"
 #include "server/internal.h"
@@ -164,6 +165,7 @@ int server_run(struct server_config *cfg)
     struct provisioner *prov = NULL;
     struct agentconn *ac = NULL;
     struct chat_service *chats = NULL;
+    struct mcp_server *mcp = NULL;
     struct http_server *http = NULL;
     char *access_url = NULL, *agent_url = NULL;
     struct build_runner runner;
@@ -197,6 +199,9 @@ int server_run(struct server_config *cfg)
     ac = agentconn_new(st, ps, &acc);
     struct chat_service_config ccfg = {.st = st, .ps = ps, .ac = ac};
     chats = chat_service_new(&ccfg);
+    struct mcp_config mcfg = {.version = BERTH_VERSION};
+    mcp_backend_chat(&mcfg.backend, chats);
+    mcp = mcp_server_new(&mcfg);
 
     struct http_config hc = {
         .listen = cfg->listen, .loops = cfg->http_loops, .workers = cfg->http_workers};
@@ -204,7 +209,14 @@ int server_run(struct server_config *cfg)
     if (!http)
         goto out;
     struct api api = {
-        .st = st, .ps = ps, .id = id, .ac = ac, .chats = chats, .version = BERTH_VERSION};
+        .st = st,
+        .ps = ps,
+        .id = id,
+        .ac = ac,
+        .chats = chats,
+        .mcp = mcp,
+        .version = BERTH_VERSION,
+    };
     api_register(http, &api);
     if (http_server_start(http, &e) < 0)
         goto out;
@@ -265,6 +277,7 @@ out:
         http_server_stop(http);
     provisioner_stop(prov);
     http_server_free(http);
+    mcp_server_free(mcp); /* after the HTTP server: its streams held the last calls */
     chat_service_free(chats);
     agentconn_free(ac);
     identity_free(id);
