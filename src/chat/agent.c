@@ -8,6 +8,8 @@
  */
 #include "chat/internal.h"
 
+#include "rbac/rbac.h"
+
 #include "agentconn/agentconn.h"
 #include "base/buf.h"
 #include "base/str.h"
@@ -60,6 +62,35 @@ static int choose_agent(const struct tool_env *env, const struct chat *chat,
     return 0;
 }
 
+/* Whether the chat's owner may not run commands in the chat's workspace (text error set then):
+ * a chat is bound only to such workspaces, but roles and workspaces change afterwards. */
+static bool may_not_exec(const struct tool_env *env, const struct tool_call *call,
+                         const struct chat *chat, struct tool_answer *a)
+{
+    struct workspace ws = {0};
+    struct user owner = {0};
+    struct err e = ERR_INIT;
+    bool refused = true;
+    if (env->db.workspace_get(env->db.arg, chat->workspace_id, &ws, &e) < 0) {
+        tool_text_error(a, "load workspace: %s", err_msg(&e));
+    } else if (ws.deleted) {
+        tool_text_error(a, "workspace was deleted; use create_workspace to make a new one");
+    } else if (env->db.user_get(env->db.arg, call->owner_id, &owner, &e) < 0) {
+        tool_text_error(a, "load user authorization: %s", err_msg(&e));
+    } else {
+        struct subject sub = {.kind = SUBJECT_USER, .roles = owner.roles};
+        str_copy(sub.user_id, sizeof sub.user_id, owner.id);
+        struct rbac_object obj = {RBAC_WORKSPACE, ws.id, ws.owner_id};
+        refused = !rbac_allowed(&sub, RBAC_EXEC, &obj);
+        if (refused)
+            tool_text_error(a, "you may not run commands in workspace %s", ws.name);
+    }
+    err_clear(&e);
+    user_clear(&owner);
+    workspace_clear(&ws);
+    return refused;
+}
+
 int tool_chat_agent(const struct tool_env *env, const struct tool_call *call,
                     char agent_id[UUID_STR_LEN], struct tool_answer *a)
 {
@@ -82,6 +113,8 @@ int tool_chat_agent(const struct tool_env *env, const struct tool_call *call,
         tool_text_error(a, "%s", no_workspace);
         goto done;
     }
+    if (may_not_exec(env, call, &chat, a))
+        goto done;
     if (!bound_agent_current(env, &chat, &agent) && choose_agent(env, &chat, &agent, a) < 0)
         goto done;
 

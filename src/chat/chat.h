@@ -42,8 +42,9 @@ void chat_service_shutdown(struct chat_service *svc);
 void chat_service_free(struct chat_service *svc);
 
 /* Creates a chat owned by the subject (status waiting). title may be NULL (then "New chat");
- * at most 256 characters. workspace_id may be NULL; when given, the subject must be able to read
- * the workspace (ERR_NOT_FOUND otherwise) and the chat starts bound to it and its latest build. */
+ * at most 256 characters. workspace_id may be NULL; when given, the subject must be able to run
+ * commands in the workspace (ERR_NOT_FOUND when it cannot even read it, ERR_FORBIDDEN when it can
+ * only read it) and the chat starts bound to it and its latest build. */
 int chat_create(struct chat_service *svc, const struct subject *sub, const char *title,
                 const char *workspace_id, struct chat *out, struct err *e);
 /* The subject's chat (ERR_NOT_FOUND when it is not theirs or does not exist). */

@@ -138,8 +138,8 @@ static bool chat_visible(const struct subject *sub, const struct chat *c)
     return sub->kind == SUBJECT_USER && sub->user_id[0] && strcmp(sub->user_id, c->owner_id) == 0;
 }
 
-/* ERR_NOT_FOUND for a workspace the subject may not bind a chat to: missing, deleted or not
- * readable. */
+/* The workspace a chat may be bound to: ERR_NOT_FOUND when it is missing, deleted or not
+ * readable; ERR_FORBIDDEN when the subject may read it but not run commands in it. */
 static int load_workspace(struct chat_service *svc, const struct subject *sub, const char *id,
                           struct workspace *ws, struct err *e)
 {
@@ -156,6 +156,12 @@ static int load_workspace(struct chat_service *svc, const struct subject *sub, c
     if (ws->deleted || !rbac_allowed(sub, RBAC_READ, &obj)) {
         workspace_clear(ws);
         return rbac_not_found(e);
+    }
+    /* The chat's tools run commands in the workspace: reading it is not enough (403, since
+     * the caller can see it). */
+    if (rbac_authorize(sub, RBAC_EXEC, &obj, e) < 0) {
+        workspace_clear(ws);
+        return -1;
     }
     return 0;
 }

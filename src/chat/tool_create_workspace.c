@@ -13,7 +13,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define NAME_SEED_MAX 27
 
@@ -252,34 +251,26 @@ out:
     workspace_agent_clear(&agent);
 }
 
-static bool allowed(const struct tool_env *env, const char *template_id)
-{
-    if (!env->template_allowlist || !env->template_allowlist[0])
-        return true;
-    for (size_t i = 0; env->template_allowlist[i]; i++)
-        if (strcasecmp(env->template_allowlist[i], template_id) == 0)
-            return true;
-    return false;
-}
-
 static void run(const struct tool_env *env, const struct tool_call *call, struct tool_answer *out)
 {
-    const char *template_id, *name;
+    const char *arg, *name;
     struct build_param_value *params = NULL;
     size_t nparams = 0;
-    if (tool_arg_string(call->args, "template_id", &template_id, out) < 0 ||
+    if (tool_arg_string(call->args, "template_id", &arg, out) < 0 ||
         tool_arg_string(call->args, "name", &name, out) < 0 ||
         tool_arg_params(call->args, "parameters", &params, &nparams, out) < 0)
         return;
+    /* Like read_template: surrounding blanks go, and the hex digits may come in either case. */
+    char *template_id = str_lower(str_trim(xstrdup(arg ? arg : "")));
     if (!env->ws.create)
         tool_text_error(out, "workspace creator is not configured");
-    else if (!template_id || !*template_id)
+    else if (!*template_id)
         tool_text_error(out, "template_id is required; use list_templates to find one");
     else if (!uuid_valid(template_id)) {
         char why[64];
         uuid_invalid_reason(template_id, why, sizeof why);
         tool_text_error(out, "invalid template_id: %s", why);
-    } else if (!allowed(env, template_id))
+    } else if (!tool_template_allowed(env, template_id))
         tool_text_error(out, "template not available for chat workspaces; use list_templates to "
                              "find allowed templates");
     else {
@@ -289,6 +280,7 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
         if (call->workspace_mu)
             pthread_mutex_unlock(call->workspace_mu);
     }
+    free(template_id);
     tool_params_free(params, nparams);
 }
 

@@ -7,6 +7,7 @@
 
 #define OFFSET_DEFAULT 1
 #define LIMIT_DEFAULT  2000
+#define LIMIT_MAX      10000 /* the agent's own limit */
 
 /* The answer for a directory from the agent's {entries: [{name, is_dir, size}], total_entries,
  * truncated}: entries offset..offset+limit-1 (1-based, like lines), listed in content as
@@ -66,6 +67,15 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
         offset = OFFSET_DEFAULT;
     if (!has_limit)
         limit = LIMIT_DEFAULT;
+    if (offset < 1) {
+        tool_text_error(out, "offset must be at least 1, got %lld", (long long)offset);
+        return;
+    }
+    if (limit < 1 || limit > LIMIT_MAX) {
+        tool_text_error(out, "limit must be between 1 and %d, got %lld", LIMIT_MAX,
+                        (long long)limit);
+        return;
+    }
     char agent_id[UUID_STR_LEN];
     if (tool_chat_agent(env, call, agent_id, out) < 0)
         return;

@@ -70,12 +70,10 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
         goto done;
     }
     /* The reference parses the id as a UUID and shows the parser's error. */
-    if (strlen(id) != UUID_STR_LEN - 1) {
-        tool_text_error(out, "invalid template_id: invalid UUID length: %zu", strlen(id));
-        goto done;
-    }
     if (!uuid_valid(id)) {
-        tool_text_error(out, "invalid template_id: invalid UUID format");
+        char why[64];
+        uuid_invalid_reason(id, why, sizeof why);
+        tool_text_error(out, "invalid template_id: %s", why);
         goto done;
     }
     str_lower(id); /* ids are stored in lower case; a UUID's hex digits may come in either */

@@ -12,11 +12,15 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
         tool_text_error(out, "path is required");
         return;
     }
+    if (!content) {
+        tool_text_error(out, "content is required (an empty string writes an empty file)");
+        return;
+    }
     char agent_id[UUID_STR_LEN];
     if (tool_chat_agent(env, call, agent_id, out) < 0)
         return;
-    json_t *req = json_pack("{s:s, s:s, s:s}", "type", "write_file", "path", path, "content",
-                            content ? content : "");
+    json_t *req =
+        json_pack("{s:s, s:s, s:s}", "type", "write_file", "path", path, "content", content);
     json_t *r;
     if (tool_agent_request(env, agent_id, req, TOOL_AGENT_CALL_MS, NULL, &r, out) == 0) {
         tool_result(out, json_pack("{s:b}", "ok", 1));

@@ -159,6 +159,12 @@ static void test_create_bound_to_a_workspace(void **state)
     assert_string_equal(resp_message(&r),
                         "Resource not found or you do not have access to this resource");
     resp_free(&r);
+    /* A template admin can read mia's workspace but may not run commands in it: 403. */
+    const char *roles[] = {"template-admin", NULL};
+    char tad[64];
+    server_create_user(&c->s, "tad", roles, tad);
+    assert_int_equal(http_req(&c->s, "POST", "/api/experimental/chats", tad, body, &r), 403);
+    resp_free(&r);
     free(body);
     const char *bad[] = {"{\"workspace_id\":\"019a7c2e-5b1a-7c3d-8e4f-0123456789ab\"}",
                          "{\"workspace_id\":\"nope\"}"};

@@ -66,6 +66,11 @@ static void test_read_file(void **state)
                         "invalid parameters: \"offset\" must be an integer");
     assert_string_equal(fake_error(f, &tool_read_file, "{\"path\": \"a\", \"limit\": 0.5}"),
                         "invalid parameters: \"limit\" must be an integer");
+    /* Values the schema rules out are refused before the agent is asked. */
+    assert_string_equal(fake_error(f, &tool_read_file, "{\"path\": \"a\", \"offset\": 0}"),
+                        "offset must be at least 1, got 0");
+    assert_string_equal(fake_error(f, &tool_read_file, "{\"path\": \"a\", \"limit\": 10001}"),
+                        "limit must be between 1 and 10000, got 10001");
     assert_int_equal(f->calls[FAKE_CHAT_GET], 0);
 
     f->handler_arg = "{\"path\": \"/home/testuser/a.txt\", \"content\": \"one\\ntwo\\n\", "
@@ -149,8 +154,10 @@ static void test_write_file(void **state)
                 "{\"ok\": true}");
     assert_json(last_request(f),
                 "{\"type\": \"write_file\", \"path\": \"a.txt\", \"content\": \"hello\\n\"}");
-    /* No content: an empty file. */
-    fake_ok(f, &tool_write_file, "{\"path\": \"empty\"}");
+    /* Content is required (as the schema says); an empty string writes an empty file. */
+    assert_string_equal(fake_error(f, &tool_write_file, "{\"path\": \"empty\"}"),
+                        "content is required (an empty string writes an empty file)");
+    fake_ok(f, &tool_write_file, "{\"path\": \"empty\", \"content\": \"\"}");
     assert_json(last_request(f),
                 "{\"type\": \"write_file\", \"path\": \"empty\", \"content\": \"\"}");
 
