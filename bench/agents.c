@@ -28,6 +28,8 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/times.h"
+#include "lib/client.h"
+#include "lib/watcher.h"
 #include "samples.h"
 
 #include <curl/curl.h>
@@ -41,262 +43,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define WAIT_MS      60000 /* for one build or one agent to get where we wait for it */
-#define WORKSPACES   10    /* stopped together: a stop build takes far longer than a start */
+#define WORKSPACES   10 /* stopped together: a stop build takes far longer than a start */
 #define SPAWN_AGENT  200
 #define SPAWN_BWRAP  100
 #define IDLE_SECONDS 2
-
-/* ---- the API over one keep-alive libcurl handle ---- */
-
-struct client {
-    CURL *curl;
-    const char *url;
-    struct curl_slist *headers;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-    buf_append(arg, p, size * n);
-    return size * n;
-}
-
-static void client_init(struct client *cl, const char *url, const char *token)
-{
-    cl->curl = curl_easy_init();
-    cl->url = url;
-    char *auth = str_printf("Berth-Session-Token: %s", token);
-    cl->headers = curl_slist_append(NULL, auth);
-    cl->headers = curl_slist_append(cl->headers, "Content-Type: application/json");
-    free(auth);
-}
-
-static void client_free(struct client *cl)
-{
-    curl_easy_cleanup(cl->curl);
-    curl_slist_free_all(cl->headers);
-}
-
-/* method path [body] -> the parsed reply (new reference) when the status is 2xx, else NULL. */
-static json_t *client_call(struct client *cl, const char *method, const char *path,
-                           const char *body)
-{
-    struct buf b;
-    buf_init(&b, 0);
-    char *url = str_printf("%s%s", cl->url, path);
-    curl_easy_setopt(cl->curl, CURLOPT_URL, url);
-    curl_easy_setopt(cl->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(cl->curl, CURLOPT_HTTPHEADER, cl->headers);
-    curl_easy_setopt(cl->curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(cl->curl, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(cl->curl, CURLOPT_POSTFIELDS, body);
-    long status = 0;
-    if (curl_easy_perform(cl->curl) == CURLE_OK)
-        curl_easy_getinfo(cl->curl, CURLINFO_RESPONSE_CODE, &status);
-    json_t *v = NULL;
-    if (status / 100 == 2) {
-        json_error_t je;
-        v = json_loadb(b.data ? b.data : "", b.len, 0, &je);
-    } else {
-        fprintf(stderr, "%s %s: status %ld %s\n", method, path, status, buf_str(&b));
-    }
-    buf_free(&b);
-    free(url);
-    return v;
-}
-
-/* ---- the workspace's watch stream ---- */
-
-/* What the watch stream showed of one build, as monotonic instants (0: not yet). */
-struct sighting {
-    int64_t ended_us, connected_us, ready_us;
-    bool failed;
-    char agent_id[40];
-};
-
-struct watcher {
-    struct client cl;
-    char *path;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct map builds; /* build id -> struct sighting */
-    struct buf line, data;
-    bool stop;
-};
-
-static struct sighting *sighting_of(struct watcher *w, const char *build_id)
-{
-    struct sighting *s = map_get(&w->builds, build_id);
-    if (!s) {
-        s = xcalloc(1, sizeof *s);
-        map_put(&w->builds, build_id, s);
-    }
-    return s;
-}
-
-/* One workspace snapshot: records the first sighting of each state of its latest build. */
-static void watcher_snapshot(struct watcher *w, const json_t *ws, int64_t now)
-{
-    const json_t *b = json_object_get(ws, "latest_build");
-    const char *id = jsonx_get_str(b, "id", NULL);
-    if (!id)
-        return;
-    const char *job = jsonx_get_str(json_object_get(b, "job"), "status", "");
-    const json_t *res = json_array_get(json_object_get(b, "resources"), 0);
-    const json_t *agent = json_array_get(json_object_get(res, "agents"), 0);
-    pthread_mutex_lock(&w->lock);
-    struct sighting *s = sighting_of(w, id);
-    bool ended =
-        strcmp(job, "succeeded") == 0 || strcmp(job, "failed") == 0 || strcmp(job, "canceled") == 0;
-    if (ended && !s->ended_us) {
-        s->ended_us = now;
-        s->failed = strcmp(job, "succeeded") != 0;
-    }
-    if (agent) {
-        str_copy(s->agent_id, sizeof s->agent_id, jsonx_get_str(agent, "id", ""));
-        if (!s->connected_us && strcmp(jsonx_get_str(agent, "status", ""), "connected") == 0)
-            s->connected_us = now;
-        if (!s->ready_us && strcmp(jsonx_get_str(agent, "lifecycle_state", ""), "ready") == 0)
-            s->ready_us = now;
-    }
-    pthread_cond_broadcast(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
-/* SSE lines: "data: " lines accumulate, an empty line ends the event (pings are not
- * workspaces and are skipped by watcher_snapshot). */
-static void watcher_line(struct watcher *w, const char *line)
-{
-    if (str_has_prefix(line, "data: ")) {
-        buf_puts(&w->data, line + 6);
-        return;
-    }
-    if (*line || !w->data.len)
-        return;
-    int64_t now = time_mono_us();
-    json_error_t je;
-    json_t *ws = json_loadb(w->data.data, w->data.len, 0, &je);
-    watcher_snapshot(w, ws, now);
-    json_decref(ws);
-    buf_reset(&w->data);
-}
-
-static size_t watcher_write(char *p, size_t size, size_t n, void *arg)
-{
-    struct watcher *w = arg;
-    for (size_t i = 0; i < size * n; i++) {
-        if (p[i] != '\n') {
-            buf_putc(&w->line, p[i]);
-            continue;
-        }
-        watcher_line(w, buf_str(&w->line));
-        buf_reset(&w->line);
-    }
-    return size * n;
-}
-
-static int watcher_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    struct watcher *w = arg;
-    pthread_mutex_lock(&w->lock);
-    bool stop = w->stop;
-    pthread_mutex_unlock(&w->lock);
-    return stop; /* non-zero aborts the transfer */
-}
-
-static void *watcher_main(void *arg)
-{
-    struct watcher *w = arg;
-    char *url = str_printf("%s%s", w->cl.url, w->path);
-    curl_easy_setopt(w->cl.curl, CURLOPT_URL, url);
-    curl_easy_setopt(w->cl.curl, CURLOPT_HTTPHEADER, w->cl.headers);
-    curl_easy_setopt(w->cl.curl, CURLOPT_WRITEFUNCTION, watcher_write);
-    curl_easy_setopt(w->cl.curl, CURLOPT_WRITEDATA, w);
-    curl_easy_setopt(w->cl.curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(w->cl.curl, CURLOPT_XFERINFOFUNCTION, watcher_progress);
-    curl_easy_setopt(w->cl.curl, CURLOPT_XFERINFODATA, w);
-    curl_easy_perform(w->cl.curl);
-    free(url);
-    return NULL;
-}
-
-static void watcher_start(struct watcher *w, const char *url, const char *token,
-                          const char *workspace_id)
-{
-    memset(w, 0, sizeof *w);
-    client_init(&w->cl, url, token);
-    w->path = str_printf("/api/v2/workspaces/%s/watch", workspace_id);
-    buf_init(&w->line, 0);
-    buf_init(&w->data, 0);
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_create(&w->thread, NULL, watcher_main, w);
-}
-
-static void watcher_stop(struct watcher *w)
-{
-    pthread_mutex_lock(&w->lock);
-    w->stop = true;
-    pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
-    map_free(&w->builds, free);
-    buf_free(&w->line);
-    buf_free(&w->data);
-    free(w->path);
-    client_free(&w->cl);
-    pthread_cond_destroy(&w->cond);
-    pthread_mutex_destroy(&w->lock);
-}
-
-/* Waits until build_id has ended and, with agent, its agent is both ready and connected (it
- * reports its lifecycle on a connection of its own, so either may come first, and both may come
- * before the build ends); a failed build or WAIT_MS without it is -1. *out gets what was seen. */
-static int watcher_wait(struct watcher *w, const char *build_id, bool agent, struct sighting *out)
-{
-    struct timespec deadline = time_mono_deadline(WAIT_MS);
-    int rc = 0;
-    pthread_mutex_lock(&w->lock);
-    for (;;) {
-        const struct sighting *s = map_get(&w->builds, build_id);
-        if (s && s->failed) {
-            rc = -1;
-            break;
-        }
-        if (s && s->ended_us && (!agent || (s->ready_us && s->connected_us)))
-            break;
-        if (pthread_cond_timedwait(&w->cond, &w->lock, &deadline) != 0) {
-            rc = -1;
-            break;
-        }
-    }
-    const struct sighting *s = map_get(&w->builds, build_id);
-    if (s)
-        *out = *s;
-    pthread_mutex_unlock(&w->lock);
-    if (rc < 0)
-        fprintf(stderr, "build %s: %s\n", build_id,
-                s && s->failed ? "failed" : "no answer in time");
-    return rc;
-}
-
-/* POST a build; the new build's id is copied to id. */
-static int post_build(struct client *cl, const char *workspace_id, const char *transition,
-                      char id[40])
-{
-    char *path = str_printf("/api/v2/workspaces/%s/builds", workspace_id);
-    char *body = str_printf("{\"transition\":\"%s\"}", transition);
-    json_t *b = client_call(cl, "POST", path, body);
-    str_copy(id, 40, jsonx_get_str(b, "id", ""));
-    json_decref(b);
-    free(body);
-    free(path);
-    return id[0] ? 0 : -1;
-}
 
 /* ---- processes ---- */
 
@@ -492,7 +242,7 @@ static void stop_workspaces(struct bench *b, int from, struct samples *stop)
     int64_t t0[WORKSPACES];
     for (int i = from; i < b->nws; i++) {
         t0[i] = time_mono_us();
-        if (b->ws[i].running && post_build(&b->cl, b->ws[i].id, "stop", build[i]) < 0)
+        if (b->ws[i].running && client_post_build(&b->cl, b->ws[i].id, "stop", build[i]) < 0)
             fprintf(stderr, "bench_agents: could not stop workspace %s\n", b->ws[i].id);
     }
     for (int i = from; i < b->nws; i++) {
@@ -517,7 +267,7 @@ static int start_workspace(struct bench *b, struct workspace *w, struct start_sa
     char build[40];
     struct sighting s;
     int64_t t0 = time_mono_us();
-    if (post_build(&b->cl, w->id, "start", build) < 0)
+    if (client_post_build(&b->cl, w->id, "start", build) < 0)
         return -1;
     w->running = true;
     if (watcher_wait(&w->watch, build, true, &s) < 0)

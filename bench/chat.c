@@ -30,6 +30,8 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/times.h"
+#include "lib/client.h"
+#include "lib/watcher.h"
 #include "samples.h"
 
 #include <curl/curl.h>
@@ -39,84 +41,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WAIT_MS      60000 /* for one build or one agent to get where we wait for it */
-#define CALL_TIMEOUT 120   /* seconds, for one request (a tool call waits for builds) */
-#define WORKSPACES   10    /* stopped together: a stop build takes far longer than a start */
+#define WORKSPACES   10 /* stopped together: a stop build takes far longer than a start */
 #define WARMUP       20
 #define RUNNING_GOAL 1.0   /* ms, server-side, start_workspace on a running workspace */
 #define STOPPED_P50  50.0  /* ms, stopped -> answer */
 #define STOPPED_P99  200.0 /* ms */
 
-/* ---- the API over one keep-alive libcurl handle ---- */
-
-struct client {
-    CURL *curl;
-    const char *url;
-    struct curl_slist *headers;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-    buf_append(arg, p, size * n);
-    return size * n;
-}
-
-static void client_init(struct client *cl, const char *url, const char *token)
-{
-    cl->curl = curl_easy_init();
-    cl->url = url;
-    char *auth = str_printf("Berth-Session-Token: %s", token);
-    cl->headers = curl_slist_append(NULL, auth);
-    cl->headers = curl_slist_append(cl->headers, "Content-Type: application/json");
-    free(auth);
-}
-
-static void client_free(struct client *cl)
-{
-    curl_easy_cleanup(cl->curl);
-    curl_slist_free_all(cl->headers);
-}
-
-/* method path [body] -> the HTTP status (0: no answer), the reply's body in *reply. Without a
- * body the request is a GET. */
-static long client_do(struct client *cl, const char *method, const char *path, const char *body,
-                      struct buf *reply)
-{
-    char *url = str_printf("%s%s", cl->url, path);
-    curl_easy_setopt(cl->curl, CURLOPT_URL, url);
-    curl_easy_setopt(cl->curl, CURLOPT_HTTPHEADER, cl->headers);
-    curl_easy_setopt(cl->curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(cl->curl, CURLOPT_WRITEDATA, reply);
-    if (body)
-        curl_easy_setopt(cl->curl, CURLOPT_POSTFIELDS, body);
-    else
-        curl_easy_setopt(cl->curl, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(cl->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(cl->curl, CURLOPT_TIMEOUT, (long)CALL_TIMEOUT);
-    long status = 0;
-    if (curl_easy_perform(cl->curl) == CURLE_OK)
-        curl_easy_getinfo(cl->curl, CURLINFO_RESPONSE_CODE, &status);
-    free(url);
-    return status;
-}
-
-/* method path [body] -> the parsed reply (new reference) when the status is 2xx, else NULL. */
-static json_t *client_call(struct client *cl, const char *method, const char *path,
-                           const char *body)
-{
-    struct buf b;
-    buf_init(&b, 0);
-    long status = client_do(cl, method, path, body, &b);
-    json_t *v = NULL;
-    if (status / 100 == 2) {
-        json_error_t je;
-        v = json_loadb(b.data ? b.data : "", b.len, 0, &je);
-    } else {
-        fprintf(stderr, "%s %s: status %ld %s\n", method, path, status, buf_str(&b));
-    }
-    buf_free(&b);
-    return v;
-}
+/* ---- the API ---- */
 
 /* A chat tool: the tool's result object when it ran and succeeded (no is_error, no "error"
  * key), else NULL with the reason on stderr. */
@@ -145,183 +76,6 @@ static json_t *tool_call(struct client *cl, const char *chat_id, const char *too
 static bool agent_waited(const json_t *r)
 {
     return !json_object_get(r, "agent_status") && !json_object_get(r, "startup_scripts");
-}
-
-/* ---- the workspace's watch stream ---- */
-
-/* What the watch stream showed of one build, as monotonic instants (0: not yet). */
-struct sighting {
-    int64_t ended_us, connected_us, ready_us;
-    bool failed;
-};
-
-struct watcher {
-    struct client cl;
-    char *path;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct map builds; /* build id -> struct sighting */
-    struct buf line, data;
-    bool stop;
-};
-
-static struct sighting *sighting_of(struct watcher *w, const char *build_id)
-{
-    struct sighting *s = map_get(&w->builds, build_id);
-    if (!s) {
-        s = xcalloc(1, sizeof *s);
-        map_put(&w->builds, build_id, s);
-    }
-    return s;
-}
-
-/* One workspace snapshot: records the first sighting of each state of its latest build. */
-static void watcher_snapshot(struct watcher *w, const json_t *ws, int64_t now)
-{
-    const json_t *b = json_object_get(ws, "latest_build");
-    const char *id = jsonx_get_str(b, "id", NULL);
-    if (!id)
-        return;
-    const char *job = jsonx_get_str(json_object_get(b, "job"), "status", "");
-    const json_t *res = json_array_get(json_object_get(b, "resources"), 0);
-    const json_t *agent = json_array_get(json_object_get(res, "agents"), 0);
-    pthread_mutex_lock(&w->lock);
-    struct sighting *s = sighting_of(w, id);
-    bool ended =
-        strcmp(job, "succeeded") == 0 || strcmp(job, "failed") == 0 || strcmp(job, "canceled") == 0;
-    if (ended && !s->ended_us) {
-        s->ended_us = now;
-        s->failed = strcmp(job, "succeeded") != 0;
-    }
-    if (agent) {
-        if (!s->connected_us && strcmp(jsonx_get_str(agent, "status", ""), "connected") == 0)
-            s->connected_us = now;
-        if (!s->ready_us && strcmp(jsonx_get_str(agent, "lifecycle_state", ""), "ready") == 0)
-            s->ready_us = now;
-    }
-    pthread_cond_broadcast(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
-/* SSE lines: "data: " lines accumulate, an empty line ends the event (pings are not
- * workspaces and are skipped by watcher_snapshot). */
-static void watcher_line(struct watcher *w, const char *line)
-{
-    if (str_has_prefix(line, "data: ")) {
-        buf_puts(&w->data, line + 6);
-        return;
-    }
-    if (*line || !w->data.len)
-        return;
-    int64_t now = time_mono_us();
-    json_error_t je;
-    json_t *ws = json_loadb(w->data.data, w->data.len, 0, &je);
-    watcher_snapshot(w, ws, now);
-    json_decref(ws);
-    buf_reset(&w->data);
-}
-
-static size_t watcher_write(char *p, size_t size, size_t n, void *arg)
-{
-    struct watcher *w = arg;
-    for (size_t i = 0; i < size * n; i++) {
-        if (p[i] != '\n') {
-            buf_putc(&w->line, p[i]);
-            continue;
-        }
-        watcher_line(w, buf_str(&w->line));
-        buf_reset(&w->line);
-    }
-    return size * n;
-}
-
-static int watcher_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    struct watcher *w = arg;
-    pthread_mutex_lock(&w->lock);
-    bool stop = w->stop;
-    pthread_mutex_unlock(&w->lock);
-    return stop; /* non-zero aborts the transfer */
-}
-
-static void *watcher_main(void *arg)
-{
-    struct watcher *w = arg;
-    char *url = str_printf("%s%s", w->cl.url, w->path);
-    curl_easy_setopt(w->cl.curl, CURLOPT_URL, url);
-    curl_easy_setopt(w->cl.curl, CURLOPT_HTTPHEADER, w->cl.headers);
-    curl_easy_setopt(w->cl.curl, CURLOPT_WRITEFUNCTION, watcher_write);
-    curl_easy_setopt(w->cl.curl, CURLOPT_WRITEDATA, w);
-    curl_easy_setopt(w->cl.curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(w->cl.curl, CURLOPT_XFERINFOFUNCTION, watcher_progress);
-    curl_easy_setopt(w->cl.curl, CURLOPT_XFERINFODATA, w);
-    curl_easy_perform(w->cl.curl);
-    free(url);
-    return NULL;
-}
-
-static void watcher_start(struct watcher *w, const char *url, const char *token,
-                          const char *workspace_id)
-{
-    memset(w, 0, sizeof *w);
-    client_init(&w->cl, url, token);
-    w->path = str_printf("/api/v2/workspaces/%s/watch", workspace_id);
-    buf_init(&w->line, 0);
-    buf_init(&w->data, 0);
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_create(&w->thread, NULL, watcher_main, w);
-}
-
-static void watcher_stop(struct watcher *w)
-{
-    pthread_mutex_lock(&w->lock);
-    w->stop = true;
-    pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
-    map_free(&w->builds, free);
-    buf_free(&w->line);
-    buf_free(&w->data);
-    free(w->path);
-    client_free(&w->cl);
-    pthread_cond_destroy(&w->cond);
-    pthread_mutex_destroy(&w->lock);
-}
-
-/* Waits until build_id has ended and its agent is both ready and connected (it reports its
- * lifecycle on a connection of its own, so either may come first, and both may come before the
- * build ends); a failed build or WAIT_MS without it is -1. *out gets what was seen. */
-static int watcher_wait(struct watcher *w, const char *build_id, struct sighting *out)
-{
-    struct timespec deadline = time_mono_deadline(WAIT_MS);
-    int rc = 0;
-    pthread_mutex_lock(&w->lock);
-    for (;;) {
-        const struct sighting *s = map_get(&w->builds, build_id);
-        if (s && s->failed) {
-            rc = -1;
-            break;
-        }
-        if (s && s->ended_us && s->ready_us && s->connected_us)
-            break;
-        if (pthread_cond_timedwait(&w->cond, &w->lock, &deadline) != 0) {
-            rc = -1;
-            break;
-        }
-    }
-    const struct sighting *s = map_get(&w->builds, build_id);
-    if (s)
-        *out = *s;
-    pthread_mutex_unlock(&w->lock);
-    if (rc < 0)
-        fprintf(stderr, "build %s: %s\n", build_id,
-                s && s->failed ? "failed" : "no answer in time");
-    return rc;
 }
 
 /* ---- the benchmark ---- */
@@ -535,7 +289,7 @@ static int start_tool(struct bench *b, struct chat_ws *cw, struct start_samples 
     bool ok = r && build[0] && agent_waited(r);
     json_decref(r);
     struct sighting s;
-    if (!ok || watcher_wait(&cw->watch, build, &s) < 0)
+    if (!ok || watcher_wait(&cw->watch, build, true, &s) < 0)
         return -1;
     samples_add(&t->answer, t1 - t0);
     add_sighting(t, &s, t0);
@@ -555,7 +309,7 @@ static int start_rest(struct bench *b, struct chat_ws *cw, struct start_samples 
     str_copy(build, sizeof build, jsonx_get_str(r, "id", ""));
     json_decref(r);
     struct sighting s;
-    if (!build[0] || watcher_wait(&cw->watch, build, &s) < 0)
+    if (!build[0] || watcher_wait(&cw->watch, build, true, &s) < 0)
         return -1;
     samples_add(&t->answer, last_of(&s) - t0);
     samples_add(&t->post, t1 - t0);
