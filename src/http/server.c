@@ -317,6 +317,10 @@ int http_server_start(struct http_server *s, struct err *e)
         event_config_free(ec);
         loop->evh = evhttp_new(loop->base);
         evhttp_set_max_body_size(loop->evh, (ev_ssize_t)s->cfg.max_upload);
+        /* A body over the limit is read (and dropped) before the 413 goes out: a client still
+         * sending when the connection closed would see a reset instead of the answer. The
+         * request time-out bounds how long that takes. */
+        evhttp_set_flags(loop->evh, EVHTTP_SERVER_LINGERING_CLOSE);
         evhttp_set_max_headers_size(loop->evh, (ev_ssize_t)s->cfg.max_headers);
         evhttp_set_timeout(loop->evh, s->cfg.timeout_seconds);
         evhttp_set_allowed_methods(loop->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
