@@ -125,8 +125,10 @@ static json_t *run_script(const char *script, const json_t *config)
         buf_append(&text, chunk, (size_t)n);
     }
     close(out[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    int wstatus = 0;
+    waitpid(pid, &wstatus, 0);
+    /* The exit status, or minus the signal that ended it. */
+    int status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -WTERMSIG(wstatus);
     /* The last non-empty line. */
     char *all = strdup(buf_str(&text));
     str_trim(all);
@@ -138,7 +140,7 @@ static json_t *run_script(const char *script, const json_t *config)
                  buf_str(&text));
     if (!json_is_true(json_object_get(report, "ok")))
         fail_msg("node %s failed: %s", script, jsonx_get_str(report, "error", "(no error)"));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (status != 0)
         fail_msg("node %s reported ok but exited with status %d", script, status);
     free(all);
     buf_free(&text);
