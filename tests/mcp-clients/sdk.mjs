@@ -96,6 +96,10 @@ async function findChat(cfg, title) {
 async function listAndCompare(cfg, conn) {
     const info = conn.client.getServerVersion();
     check(info && info.name === 'berth', 'serverInfo.name is berth', info);
+    if (cfg.transport === 'http') {
+        // The SDK's latest revision, which berth speaks: the transport sends it on every request.
+        check(conn.transport.protocolVersion === '2025-11-25', 'negotiated 2025-11-25', conn.transport.protocolVersion);
+    }
     const caps = conn.client.getServerCapabilities();
     check(caps && caps.tools, 'the server has the tools capability', caps);
 
