@@ -23,6 +23,9 @@
     X(curl_easy_strerror)                                                                          \
     X(curl_global_init)                                                                            \
     X(curl_global_cleanup)                                                                         \
+    X(curl_share_cleanup)                                                                          \
+    X(curl_share_init)                                                                             \
+    X(curl_share_setopt)                                                                           \
     X(curl_slist_append)                                                                           \
     X(curl_slist_free_all)
 
@@ -38,6 +41,7 @@ const struct curlx *curlx(void);
 #ifndef CURLX_IMPL
 #undef curl_easy_getinfo /* curl.h's argument-count guards */
 #undef curl_easy_setopt
+#undef curl_share_setopt
 #define curl_easy_cleanup   (curlx()->curl_easy_cleanup)
 #define curl_easy_getinfo   (curlx()->curl_easy_getinfo)
 #define curl_easy_init      (curlx()->curl_easy_init)
@@ -47,6 +51,9 @@ const struct curlx *curlx(void);
 #define curl_easy_strerror  (curlx()->curl_easy_strerror)
 #define curl_global_init    (curlx()->curl_global_init)
 #define curl_global_cleanup (curlx()->curl_global_cleanup)
+#define curl_share_cleanup  (curlx()->curl_share_cleanup)
+#define curl_share_init     (curlx()->curl_share_init)
+#define curl_share_setopt   (curlx()->curl_share_setopt)
 #define curl_slist_append   (curlx()->curl_slist_append)
 #define curl_slist_free_all (curlx()->curl_slist_free_all)
 #endif

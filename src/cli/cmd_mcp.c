@@ -59,6 +59,10 @@ struct bridge {
     int inflight;
     pthread_mutex_t out_mu; /* stdout */
     atomic_bool broken;     /* stdout is gone */
+    /* Connections to the server, kept open and shared by the exchanges (each on its own thread
+     * and libcurl handle) so that a message does not pay for a new connection. */
+    CURLSH *share;
+    pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
 };
 
 /* One message on its way to the server. */
@@ -258,6 +262,46 @@ static char *header_safe(const char *v)
     return buf_take(&b);
 }
 
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
+{
+    (void)h;
+    (void)access;
+    struct bridge *b = arg;
+    pthread_mutex_lock(&b->share_mu[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *arg)
+{
+    (void)h;
+    struct bridge *b = arg;
+    pthread_mutex_unlock(&b->share_mu[data]);
+}
+
+/* The connection cache the exchanges share (NULL when libcurl cannot share: every exchange
+ * then opens its own connection). */
+static void share_init(struct bridge *b)
+{
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&b->share_mu[i], NULL);
+    b->share = curl_share_init();
+    if (b->share &&
+        (curl_share_setopt(b->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+         curl_share_setopt(b->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+         curl_share_setopt(b->share, CURLSHOPT_USERDATA, b) != CURLSHE_OK ||
+         curl_share_setopt(b->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)) {
+        curl_share_cleanup(b->share);
+        b->share = NULL;
+    }
+}
+
+static void share_free(struct bridge *b)
+{
+    if (b->share)
+        curl_share_cleanup(b->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&b->share_mu[i]);
+}
+
 static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
 {
     char *safe = header_safe(value);
@@ -301,6 +345,8 @@ static CURLcode send_message(struct bridge *b, const struct pending *p, const ch
     buf_init(&x->data, RESPONSE_MAX);
     curl_easy_setopt(curl, CURLOPT_URL, b->endpoint);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+    if (b->share)
+        curl_easy_setopt(curl, CURLOPT_SHARE, b->share);
     if (body) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
@@ -609,6 +655,7 @@ int cmd_mcp(int argc, char **argv)
     pthread_mutex_init(&b.lock, NULL);
     pthread_cond_init(&b.cond, NULL);
     pthread_mutex_init(&b.out_mu, NULL);
+    share_init(&b);
     client_close(&c);
     cli_globals_free(&g);
 
@@ -645,5 +692,6 @@ int cmd_mcp(int argc, char **argv)
     pthread_mutex_destroy(&b.lock);
     pthread_cond_destroy(&b.cond);
     pthread_mutex_destroy(&b.out_mu);
+    share_free(&b);
     return 0;
 }
