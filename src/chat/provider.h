@@ -98,12 +98,12 @@ struct llm_provider {
 
 /* Configuration of the HTTP providers (server flags or BERTH_LLM_* variables). */
 struct llm_config {
-    const char *provider; /* "openai" (default) or "anthropic" */
-    const char *base_url; /* ending in /v1; default https://api.openai.com/v1 or
-                             https://api.anthropic.com/v1 */
-    const char *model;    /* required */
-    const char *api_key;  /* may be NULL or "" (local servers) */
-    int64_t max_tokens;   /* 0: Anthropic 8192, OpenAI-compatible not sent */
+    const char *provider;       /* "openai" (default) or "anthropic" */
+    const char *base_url;       /* ending in /v1; default https://api.openai.com/v1 or
+                                   https://api.anthropic.com/v1 */
+    const char *model;          /* required */
+    const char *api_key;        /* may be NULL or "" (local servers) */
+    int64_t max_tokens;         /* 0: Anthropic 8192, OpenAI-compatible not sent */
     int64_t connect_timeout_ms; /* 0: 10 s */
     int64_t idle_timeout_ms;    /* no byte for this long ends the stream; 0: 180 s */
     int64_t total_timeout_ms;   /* one request at most; 0: 10 min */
