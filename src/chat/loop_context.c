@@ -92,18 +92,23 @@ char *chat_context_load(const struct tool_env *env, const struct chat *chat, int
         return NULL;
     }
     str_copy(agent_id, UUID_STR_LEN, agent.id);
-    char *home = NULL;
-    json_t *res =
-        agent_request(env, agent.id,
-                      json_pack("{s:s, s:s, s:I}", "type", "exec", "command",
-                                "printf '%s' \"$HOME\"", "timeout_ms", (json_int_t)timeout_ms),
-                      timeout_ms);
+    /* Where the agent's home and working directory are (commands run in the latter). */
+    char *home = NULL, *cwd = NULL;
+    json_t *res = agent_request(env, agent.id,
+                                json_pack("{s:s, s:s, s:I}", "type", "exec", "command",
+                                          "printf '%s\\n%s' \"$HOME\" \"$PWD\"", "timeout_ms",
+                                          (json_int_t)timeout_ms),
+                                timeout_ms);
     const char *out = res ? jsonx_get_str(res, "output", "") : "";
-    if (*out == '/' && !strchr(out, '\n'))
-        home = xstrdup(out);
+    const char *nl = strchr(out, '\n');
+    if (*out == '/' && nl) {
+        home = xstrndup(out, (size_t)(nl - out));
+        if (nl[1] == '/' && !strchr(nl + 1, '\n'))
+            cwd = xstrdup(nl + 1);
+    }
     json_decref(res);
 
-    const char *dir = agent.directory && *agent.directory ? agent.directory : NULL;
+    const char *dir = agent.directory && *agent.directory ? agent.directory : cwd;
     struct buf b;
     buf_init(&b, 0);
     buf_puts(&b, "<workspace-context>\n");
@@ -120,6 +125,7 @@ char *chat_context_load(const struct tool_env *env, const struct chat *chat, int
     free(home_file);
     free(dir_file);
     free(home);
+    free(cwd);
     workspace_agent_clear(&agent);
     if (!any) {
         buf_free(&b);

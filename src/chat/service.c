@@ -35,7 +35,7 @@ struct chat_service *chat_service_new(const struct chat_service_config *cfg)
              cfg->loop.replica_id && *cfg->loop.replica_id ? cfg->loop.replica_id : "local");
     svc->loop.replica_id = svc->replica_id;
     char nonce[17];
-    secure_hex(nonce, sizeof nonce);
+    secure_hex(nonce, sizeof nonce - 1);
     str_fmt(svc->worker_id, sizeof svc->worker_id, "%s:%s", svc->replica_id, nonce);
     pthread_mutex_init(&svc->lock, NULL);
     pthread_condattr_t attr;

@@ -46,6 +46,7 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
     cfg->http_loops = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
     cfg->http_workers = 16;
     cfg->chat_workers = 4;
+    cfg->chat_model_attempts = 6;
     bool help = false;
     const struct flag flags[] = {
         {"listen", 0, FLAG_STRING, &cfg->listen, "BERTH_LISTEN", "HOST:PORT",
@@ -84,6 +85,8 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
          "so it stays out of process listings)"},
         {"chat-workers", 0, FLAG_INT, &cfg->chat_workers, "BERTH_CHAT_WORKERS", "N",
          "threads running chat turns (default 4)"},
+        {"chat-model-attempts", 0, FLAG_INT, &cfg->chat_model_attempts, "BERTH_CHAT_MODEL_ATTEMPTS",
+         "N", "tries of one model call when the provider fails transiently (default 6)"},
         {"help", 'h', FLAG_BOOL, &help, NULL, NULL, "show this help"},
     };
     size_t nflags = sizeof flags / sizeof flags[0];
@@ -107,6 +110,8 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
         return err_set(e, ERR_BAD_REQUEST, "--http-loops must be between 1 and 64");
     if (cfg->http_workers < 1 || cfg->http_workers > 1024)
         return err_set(e, ERR_BAD_REQUEST, "--http-workers must be between 1 and 1024");
+    if (cfg->chat_model_attempts < 1 || cfg->chat_model_attempts > 100)
+        return err_set(e, ERR_BAD_REQUEST, "--chat-model-attempts must be between 1 and 100");
     if (cfg->chat_workers < 0 || cfg->chat_workers > 256)
         return err_set(e, ERR_BAD_REQUEST, "--chat-workers must be between 0 and 256");
     if (server_llm_key(cfg, e) < 0)
@@ -291,8 +296,10 @@ int server_run(struct server_config *cfg)
     if (server_llm_provider(cfg, &llm, &e) < 0)
         goto out;
     struct chat_service_config ccfg = {.st = st, .ps = ps, .ac = ac};
-    ccfg.loop = (struct chat_loop_config){
-        .provider = llm, .workers = cfg->chat_workers, .replica_id = dirs.replica_id};
+    ccfg.loop = (struct chat_loop_config){.provider = llm,
+                                          .workers = cfg->chat_workers,
+                                          .replica_id = dirs.replica_id,
+                                          .limits = {.max_attempts = cfg->chat_model_attempts}};
     chats = chat_service_new(&ccfg);
 
     struct http_config hc = {

@@ -32,6 +32,7 @@ struct server_config {
     char *llm_api_key_file; /* the key, read at start; else BERTH_LLM_API_KEY (never a flag) */
     char *llm_api_key;      /* heap, wiped when freed; removed from the environment */
     int chat_workers;
+    int chat_model_attempts; /* tries of one model call (transient failures) */
 };
 
 /* Fills cfg from BERTH_* environment variables and then argv (flags win). Returns 0, 1 when

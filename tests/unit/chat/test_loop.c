@@ -701,7 +701,7 @@ static int agents_md(struct fake *fk, const char *agent_id, const json_t *req, j
 {
     const char *type = jsonx_get_str(req, "type", "");
     if (strcmp(type, "exec") == 0) {
-        *result = json_pack("{s:i, s:s}", "exit_code", 0, "output", "/home/dev");
+        *result = json_pack("{s:i, s:s}", "exit_code", 0, "output", "/home/dev\n/home/dev");
         return 0;
     }
     const char *path = jsonx_get_str(req, "path", "");
