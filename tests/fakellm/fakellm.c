@@ -393,7 +393,7 @@ static void arm(struct resp *r, int64_t ms)
 
 static void reply_json(struct evhttp_request *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
     struct evbuffer *b = evbuffer_new();
     evbuffer_add(b, text, strlen(text));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
