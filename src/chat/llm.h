@@ -157,7 +157,8 @@ struct llm_http {
 
 struct llm_http_result {
     long status;
-    struct buf errbody; /* the body of a non-2xx answer (capped) */
+    struct buf errbody; /* the body of a non-2xx or not_streamed answer (capped) */
+    bool not_streamed;  /* a 2xx answer in JSON instead of a stream */
     int64_t retry_after_ms;
     int should_retry; /* x-should-retry: 1 true, 0 false, -1 absent */
     char request_id[128];

@@ -36,6 +36,7 @@ struct xfer {
     bool too_large;   /* a cap ended it */
     curl_socket_t fd; /* the connection's socket, under the cancel's lock */
     char retry_after[64], retry_after_ms[64];
+    char content_type[128];
 };
 
 void llm_http_result_init(struct llm_http_result *r)
@@ -86,12 +87,13 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
     char v[128];
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a 100 Continue, say): forget the previous one's headers. */
-        x->retry_after[0] = x->retry_after_ms[0] = '\0';
+        x->retry_after[0] = x->retry_after_ms[0] = x->content_type[0] = '\0';
         x->res->should_retry = -1;
         x->res->request_id[0] = '\0';
     } else if (header_value(line, n, "retry-after", x->retry_after, sizeof x->retry_after) ||
                header_value(line, n, "retry-after-ms", x->retry_after_ms,
                             sizeof x->retry_after_ms)) {
+    } else if (header_value(line, n, "content-type", x->content_type, sizeof x->content_type)) {
     } else if (header_value(line, n, "x-should-retry", v, sizeof v)) {
         x->res->should_retry = strcmp(v, "true") == 0 ? 1 : strcmp(v, "false") == 0 ? 0 : -1;
     } else if (header_value(line, n, "request-id", v, sizeof v) ||
@@ -111,6 +113,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     if (!x->status) {
         curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &x->status);
         x->stream = x->status >= 200 && x->status < 300;
+        /* A JSON answer to a streamed request: a server that ignored "stream", or an error. */
+        if (x->stream && strncasecmp(x->content_type, "application/json", 16) == 0) {
+            x->stream = false;
+            x->res->not_streamed = true;
+        }
     }
     x->received += (curl_off_t)n;
     if (x->received > RAW_MAX) {
@@ -378,6 +385,12 @@ int llm_stream_call(const struct llm_config *cfg, const char *url, const char *c
             res.should_retry == 1 ||
             (res.should_retry != 0 &&
              llm_status_retryable(res.status, buf_str(&res.errbody), res.errbody.len));
+    } else if (res.not_streamed) {
+        char *msg = llm_error_message(buf_str(&res.errbody), res.errbody.len, cfg->api_key);
+        rc = fail_with(e, ERR_UNAVAILABLE, cfg->api_key,
+                       "the LLM provider answered HTTP %ld without a stream%s%s", res.status,
+                       *msg ? ": " : "", msg);
+        free(msg);
     } else if (c.failed) {
         rc = fail_with(e, c.err.kind ? c.err.kind : ERR_UNAVAILABLE, cfg->api_key, "%s",
                        err_msg(&c.err));

@@ -178,6 +178,11 @@ int llm_openai_event(struct llm_decoder *d, const char *event, const char *data,
     (void)event; /* Chat Completions streams name no events */
     if (strcmp(data, "[DONE]") == 0) {
         d->done = true;
+        /* The end closes every call, even from a server that sent no finish_reason; a call
+         * open at the token limit stays open (its arguments may be cut). */
+        for (size_t k = 0; k < d->nslots; k++)
+            if (d->reply->stop != LLM_STOP_MAX)
+                d->slots[k].closed = true;
         return 0;
     }
     json_error_t je;

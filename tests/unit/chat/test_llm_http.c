@@ -251,7 +251,9 @@ static void test_http_errors(void **state)
                "\"busy\"}}},"
                " {\"status\":401,\"body\":{\"error\":{\"message\":\"Incorrect API key provided: "
                "" KEY "\"}}},"
-               " {\"status\":404,\"body\":\"<html>not here</html>\"}]");
+               " {\"status\":404,\"body\":\"<html>not here</html>\"},"
+               " {\"status\":200,\"body\":{\"error\":{\"message\":\"streaming is off\"}}},"
+               " {\"status\":200,\"body\":{\"choices\":[]}}]");
     struct llm_provider *p = provider(&f, "openai", 0);
     static const struct {
         bool retryable;
@@ -269,6 +271,8 @@ static void test_http_errors(void **state)
          "the LLM provider answered HTTP 401: Incorrect API key provided: "
          "[redacted]"},
         {false, -1, 404, "the LLM provider answered HTTP 404"},
+        {false, -1, 200, "the LLM provider answered HTTP 200 without a stream: streaming is off"},
+        {false, -1, 200, "the LLM provider answered HTTP 200 without a stream"},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         struct call c;
