@@ -10,6 +10,7 @@
 #include "chat/provider.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -142,6 +143,18 @@ int64_t llm_retry_after(const char *retry_after_ms, const char *retry_after, int
 
 /* ---- the transport (llm_http.c) ---- */
 
+/* Idle libcurl handles of one provider: a handle keeps its connection (and TLS session) open for
+ * the next request, so a step does not pay a new handshake. Thread-safe. */
+struct llm_pool {
+    pthread_mutex_t mu;
+    struct llm_conn **idle;
+    size_t nidle;
+};
+
+void llm_pool_init(struct llm_pool *p);
+/* Closes every idle handle. No request may be running. */
+void llm_pool_free(struct llm_pool *p);
+
 struct llm_http {
     const char *url;
     const char *const *headers; /* "Name: value" lines, NULL-terminated (borrowed) */
@@ -149,7 +162,7 @@ struct llm_http {
     size_t len;
     const struct llm_config *cfg; /* timeouts */
     struct tool_cancel *cancel;   /* may be NULL */
-    const char *api_key;          /* for redaction */
+    struct llm_pool *pool;        /* where the handle comes from; NULL: a fresh one */
     /* The response's events (2xx only). */
     int (*on_event)(void *arg, const char *event, const char *data);
     void *arg;
@@ -178,9 +191,9 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
 
 /* Runs a whole streamed call for a provider: posts, decodes with event_fn, ends the decoder and
  * turns every failure into e and fail (the provider's half of struct llm_provider.stream). */
-int llm_stream_call(const struct llm_config *cfg, const char *url, const char *const *headers,
-                    const char *body, bool anthropic, const struct llm_sink *sink,
-                    struct tool_cancel *cancel, struct llm_reply *out, struct llm_failure *fail,
-                    struct err *e);
+int llm_stream_call(const struct llm_config *cfg, struct llm_pool *pool, const char *url,
+                    const char *const *headers, const char *body, bool anthropic,
+                    const struct llm_sink *sink, struct tool_cancel *cancel, struct llm_reply *out,
+                    struct llm_failure *fail, struct err *e);
 
 #endif

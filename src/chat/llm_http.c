@@ -23,6 +23,17 @@
  * come first, this ends a server that streams nothing useful forever. */
 #define RAW_MAX ((curl_off_t)LLM_RESPONSE_MAX * 4)
 
+/* A libcurl handle and the socket of its connection (one: a provider talks to one host). The
+ * socket is recorded so that a cancel can shut it down, which wakes libcurl at once instead of
+ * at its next progress call. */
+struct llm_conn {
+    CURL *curl;
+    pthread_mutex_t mu;
+    curl_socket_t fd; /* under mu */
+};
+
+#define POOL_MAX 32 /* idle handles kept per provider */
+
 struct xfer {
     const struct llm_http *h;
     struct llm_http_result *res;
@@ -164,44 +175,40 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return 0;
 }
 
-/* The socket is recorded so that a cancel can shut it down: libcurl then wakes at once instead
- * of at its next progress call. */
 static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 {
-    struct xfer *x = arg;
+    struct llm_conn *c = arg;
     curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-    struct tool_cancel *c = x->h->cancel;
-    if (c && fd != CURL_SOCKET_BAD) {
-        pthread_mutex_lock(&c->lock);
-        x->fd = fd;
-        pthread_mutex_unlock(&c->lock);
+    if (fd != CURL_SOCKET_BAD) {
+        pthread_mutex_lock(&c->mu);
+        c->fd = fd;
+        pthread_mutex_unlock(&c->mu);
     }
     return fd;
 }
 
 static int on_close(void *arg, curl_socket_t fd)
 {
-    struct xfer *x = arg;
-    struct tool_cancel *c = x->h->cancel;
-    if (c) {
-        pthread_mutex_lock(&c->lock);
-        if (x->fd == fd)
-            x->fd = CURL_SOCKET_BAD;
-        pthread_mutex_unlock(&c->lock);
-    }
+    struct llm_conn *c = arg;
+    pthread_mutex_lock(&c->mu);
+    if (c->fd == fd)
+        c->fd = CURL_SOCKET_BAD;
+    pthread_mutex_unlock(&c->mu);
     return close(fd);
 }
 
 /* tool_cancel_trigger's wake-up, called under the cancel's lock. */
 static void wake(void *arg)
 {
-    struct xfer *x = arg;
-    if (x->fd != CURL_SOCKET_BAD)
-        shutdown(x->fd, SHUT_RDWR);
+    struct llm_conn *c = arg;
+    pthread_mutex_lock(&c->mu);
+    if (c->fd != CURL_SOCKET_BAD)
+        shutdown(c->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* False when the call is canceled already. */
-static bool cancel_arm(struct tool_cancel *c, struct xfer *x)
+static bool cancel_arm(struct tool_cancel *c, struct llm_conn *x)
 {
     if (!c)
         return true;
@@ -225,6 +232,75 @@ static void cancel_disarm(struct tool_cancel *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* ---- handles ---- */
+
+void llm_pool_init(struct llm_pool *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+}
+
+static void conn_free(struct llm_conn *c)
+{
+    curl_easy_cleanup(c->curl); /* closes its connection through on_close */
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+void llm_pool_free(struct llm_pool *p)
+{
+    for (size_t i = 0; i < p->nidle; i++)
+        conn_free(p->idle[i]);
+    free(p->idle);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* An idle handle of the pool (reset, its connection kept) or a new one; NULL when libcurl
+ * cannot make one. */
+static struct llm_conn *conn_get(struct llm_pool *p)
+{
+    struct llm_conn *c = NULL;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        if (p->nidle)
+            c = p->idle[--p->nidle];
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (c) {
+        curl_easy_reset(c->curl);
+    } else {
+        CURL *curl = curl_easy_init();
+        if (!curl)
+            return NULL;
+        c = xcalloc(1, sizeof *c);
+        c->curl = curl;
+        c->fd = CURL_SOCKET_BAD;
+        pthread_mutex_init(&c->mu, NULL);
+    }
+    /* Set at once and kept after the transfer: libcurl may close the connection later. */
+    curl_easy_setopt(c->curl, CURLOPT_OPENSOCKETFUNCTION, on_open);
+    curl_easy_setopt(c->curl, CURLOPT_OPENSOCKETDATA, c);
+    curl_easy_setopt(c->curl, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(c->curl, CURLOPT_CLOSESOCKETDATA, c);
+    return c;
+}
+
+static void conn_put(struct llm_pool *p, struct llm_conn *c)
+{
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        if (p->nidle < POOL_MAX) {
+            if (!p->idle)
+                p->idle = xcalloc(POOL_MAX, sizeof *p->idle);
+            p->idle[p->nidle++] = c;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (c)
+        conn_free(c);
+}
+
 /* ---- the request ---- */
 
 int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct err *e)
@@ -234,14 +310,12 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
     memset(&x, 0, sizeof x);
     x.h = h;
     x.res = res;
-    x.fd = CURL_SOCKET_BAD;
     x.last_byte_us = time_mono_us();
-    sse_init(&x.sse, on_sse_event, &x);
-    CURL *curl = x.curl = curl_easy_init();
-    if (!curl) {
-        sse_free(&x.sse);
+    struct llm_conn *conn = conn_get(h->pool);
+    if (!conn)
         return err_set(e, ERR_INTERNAL, "cannot start an HTTP request (libcurl)");
-    }
+    sse_init(&x.sse, on_sse_event, &x);
+    CURL *curl = x.curl = conn->curl;
     struct curl_slist *hl = NULL;
     for (const char *const *p = h->headers; *p; p++)
         hl = curl_slist_append(hl, *p);
@@ -260,10 +334,6 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &x);
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, on_open);
-    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &x);
-    curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, on_close);
-    curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, &x);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -272,7 +342,7 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
     /* CURLOPT_VERBOSE stays off: it would print the key's header. */
 
     CURLcode rc = CURLE_ABORTED_BY_CALLBACK;
-    if (cancel_arm(h->cancel, &x))
+    if (cancel_arm(h->cancel, conn))
         rc = curl_easy_perform(curl);
     cancel_disarm(h->cancel);
     if (tool_cancel_is_set(h->cancel))
@@ -300,8 +370,12 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
             str_fmt(res->transport_error, sizeof res->transport_error, "%s",
                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
+    /* Nothing of this request may outlive it in the handle. */
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hl);
-    curl_easy_cleanup(curl);
+    conn_put(h->pool, conn);
     sse_free(&x.sse);
     return 0;
 }
@@ -342,10 +416,10 @@ static int fail_with(struct err *e, enum err_kind kind, const char *api_key, con
     return -1;
 }
 
-int llm_stream_call(const struct llm_config *cfg, const char *url, const char *const *headers,
-                    const char *body, bool anthropic, const struct llm_sink *sink,
-                    struct tool_cancel *cancel, struct llm_reply *out, struct llm_failure *fail,
-                    struct err *e)
+int llm_stream_call(const struct llm_config *cfg, struct llm_pool *pool, const char *url,
+                    const char *const *headers, const char *body, bool anthropic,
+                    const struct llm_sink *sink, struct tool_cancel *cancel, struct llm_reply *out,
+                    struct llm_failure *fail, struct err *e)
 {
     memset(fail, 0, sizeof *fail);
     fail->retry_after_ms = -1;
@@ -360,7 +434,7 @@ int llm_stream_call(const struct llm_config *cfg, const char *url, const char *c
         .len = strlen(body),
         .cfg = cfg,
         .cancel = cancel,
-        .api_key = cfg->api_key,
+        .pool = pool,
         .on_event = decode_event,
         .arg = &c,
     };

@@ -253,6 +253,7 @@ too_large:
 
 struct openai {
     struct llm_config cfg; /* strings owned */
+    struct llm_pool pool;
     char *url;
     char *auth; /* "Authorization: Bearer <key>" or NULL */
 };
@@ -267,7 +268,8 @@ static int openai_stream(struct llm_provider *p, const struct llm_request *req,
     json_decref(body);
     const char *headers[] = {"Content-Type: application/json", "Accept: text/event-stream", o->auth,
                              NULL};
-    int rc = llm_stream_call(&o->cfg, o->url, headers, text, false, sink, cancel, out, fail, e);
+    int rc = llm_stream_call(&o->cfg, &o->pool, o->url, headers, text, false, sink, cancel, out,
+                             fail, e);
     free(text);
     return rc;
 }
@@ -275,6 +277,7 @@ static int openai_stream(struct llm_provider *p, const struct llm_request *req,
 static void openai_free(struct llm_provider *p)
 {
     struct openai *o = p->impl;
+    llm_pool_free(&o->pool);
     llm_config_free_strings(&o->cfg);
     free(o->url);
     llm_secret_free(o->auth);
@@ -285,6 +288,7 @@ static void openai_free(struct llm_provider *p)
 struct llm_provider *llm_openai_new(const struct llm_config *cfg)
 {
     struct openai *o = xcalloc(1, sizeof *o);
+    llm_pool_init(&o->pool);
     llm_config_copy(&o->cfg, cfg, "https://api.openai.com/v1");
     o->url = str_printf("%s/chat/completions", o->cfg.base_url);
     /* Without a key no Authorization header (Ollama, vLLM and llama.cpp do not need one). */
