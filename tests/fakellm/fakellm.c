@@ -30,7 +30,7 @@
  *                                         error object, and no stop
  *   "raw": ["data: ...\n\n", ...]         bytes sent as they are after the content (malformed
  *                                         events)
- *   "delay_ms": 100                      wait before answering
+ *   "delay_ms": 100                      wait before answering (a stream or a status)
  *   "chunk_delay_ms": 10                 wait between events
  *   "drop": true                         close the connection after the content, before the stop
  *                                         events ("drop_after": N: after N events instead)
@@ -361,9 +361,15 @@ static void pump(struct resp *r)
     resp_free(r);
 }
 
+static void send_status(struct resp *r);
+
 static void start(struct resp *r)
 {
     r->started = true;
+    if (turn_int(r->turn, "status")) {
+        send_status(r);
+        return;
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-cache");
@@ -409,6 +415,30 @@ static json_t *error_body(bool anthropic, const char *type, const char *msg)
         return json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type, "message",
                          msg);
     return json_pack("{s:{s:s, s:s}}", "error", "type", type, "message", msg);
+}
+
+/* Answers the turn's HTTP status (a JSON body and retry headers) and ends the response. */
+static void send_status(struct resp *r)
+{
+    const json_t *t = r->turn;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    static const char *const hdrs[][2] = {{"retry_after", "retry-after"},
+                                          {"retry_after_ms", "retry-after-ms"},
+                                          {"should_retry", "x-should-retry"}};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = json_string_value(json_object_get(t, hdrs[i][0]));
+        if (v)
+            evhttp_add_header(h, hdrs[i][1], v);
+    }
+    const json_t *b = json_object_get(t, "body");
+    int status = (int)turn_int(t, "status");
+    char msg[64];
+    snprintf(msg, sizeof msg, "fakellm: scripted HTTP %d", status);
+    evhttp_connection_set_closecb(r->conn, NULL, NULL);
+    reply_json(r->req, status,
+               b ? json_incref((json_t *)(uintptr_t)b)
+                 : error_body(r->anthropic, r->anthropic ? "api_error" : "server_error", msg));
+    resp_free(r);
 }
 
 /* The turn for a request: the first unused one whose match the body contains, else the first
@@ -509,30 +539,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     json_decref(parsed);
     free(body);
 
-    if (turn_int(t, "status")) {
-        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-        static const char *const hdrs[][2] = {{"retry_after", "retry-after"},
-                                              {"retry_after_ms", "retry-after-ms"},
-                                              {"should_retry", "x-should-retry"}};
-        for (size_t i = 0; i < 3; i++) {
-            const char *v = json_string_value(json_object_get(t, hdrs[i][0]));
-            if (v)
-                evhttp_add_header(h, hdrs[i][1], v);
-        }
-        const json_t *b = json_object_get(t, "body");
-        char msg[64];
-        snprintf(msg, sizeof msg, "fakellm: scripted HTTP %d", (int)turn_int(t, "status"));
-        reply_json(req, (int)turn_int(t, "status"),
-                   b ? json_incref((json_t *)(uintptr_t)b)
-                     : error_body(anthropic, anthropic ? "api_error" : "server_error", msg));
-        resp_free(r);
-        return;
+    if (!turn_int(t, "status")) {
+        if (anthropic)
+            anthropic_events(r);
+        else
+            openai_events(r);
+        add_extras(r);
     }
-    if (anthropic)
-        anthropic_events(r);
-    else
-        openai_events(r);
-    add_extras(r);
     evhttp_connection_set_closecb(r->conn, on_close, r);
     int64_t delay = turn_int(t, "delay_ms");
     if (delay > 0)

@@ -8,103 +8,32 @@
 #include "base/secure.h"
 #include "base/times.h"
 #include "chat/llm.h"
+#include "fakellm/fakellm.h"
 
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define KEY "sk-test-0123456789abcdef"
 
-struct fake {
-    char dir[64];
-    char url[128];
-    pid_t pid;
-};
-
-static void write_file(const char *path, const char *text)
+static void fake_start(struct fakellm *f, const char *script)
 {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    assert_int_equal(fakellm_start(f, script), 0);
 }
 
-/* Starts fakellm with script (JSON text) and waits for its URL. */
-static void fake_start(struct fake *f, const char *script)
+static json_t *fake_log(struct fakellm *f)
 {
-    snprintf(f->dir, sizeof f->dir, "/tmp/berth-llm-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    char spath[128], upath[128], lpath[128];
-    snprintf(spath, sizeof spath, "%s/script.json", f->dir);
-    snprintf(upath, sizeof upath, "%s/url", f->dir);
-    snprintf(lpath, sizeof lpath, "%s/log", f->dir);
-    write_file(spath, script);
-    char *argv[] = {(char *)"fakellm",
-                    (char *)"--script",
-                    spath,
-                    (char *)"--url-file",
-                    upath,
-                    (char *)"--log",
-                    lpath,
-                    NULL};
-    assert_int_equal(posix_spawn(&f->pid, BERTH_FAKELLM_PATH, NULL, NULL, argv, environ), 0);
-    for (int i = 0; i < 500; i++) {
-        FILE *u = fopen(upath, "r");
-        if (u) {
-            assert_non_null(fgets(f->url, sizeof f->url, u));
-            fclose(u);
-            f->url[strcspn(f->url, "\n")] = '\0';
-            return;
-        }
-        usleep(10 * 1000);
-    }
-    fail_msg("fakellm did not start");
+    return fakellm_requests(f);
 }
 
-/* The request bodies fakellm received, as a JSON array. */
-static json_t *fake_log(struct fake *f)
+static void fake_stop(struct fakellm *f)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/log", f->dir);
-    json_t *all = json_array();
-    FILE *l = fopen(path, "r");
-    if (!l)
-        return all;
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, l) > 0) {
-        json_t *v = json_loads(line, 0, NULL);
-        assert_non_null(v);
-        json_array_append_new(all, v);
-    }
-    free(line);
-    fclose(l);
-    return all;
+    assert_int_equal(fakellm_stop(f), 0);
 }
 
-static void fake_stop(struct fake *f)
-{
-    kill(f->pid, SIGTERM);
-    int st;
-    waitpid(f->pid, &st, 0);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    static const char *const files[] = {"script.json", "url", "log"};
-    for (size_t i = 0; i < 3; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/%s", f->dir, files[i]);
-        unlink(path);
-    }
-    assert_int_equal(rmdir(f->dir), 0);
-}
-
-static struct llm_provider *provider(const struct fake *f, const char *which, int64_t idle_ms)
+static struct llm_provider *provider(const struct fakellm *f, const char *which, int64_t idle_ms)
 {
     struct llm_config cfg = {.provider = which,
                              .base_url = f->url,
@@ -163,7 +92,7 @@ static void call_free(struct call *c)
 
 static void test_openai_stream(void **state)
 {
-    struct fake f;
+    struct fakellm f;
     fake_start(&f, "[{\"require_header\":\"Authorization: Bearer " KEY "\","
                    "  \"text\":[\"Hel\",\"lo\"],\"tool_calls\":[{\"id\":\"call_9\",\"name\":"
                    "\"execute\",\"args\":[\"{\\\"command\\\":\",\"\\\"ls\\\"}\"]}]}]");
@@ -201,7 +130,7 @@ static void test_openai_stream(void **state)
 
 static void test_anthropic_stream(void **state)
 {
-    struct fake f;
+    struct fakellm f;
     fake_start(&f, "[{\"require_header\":\"x-api-key: " KEY "\",\"match\":\"SYSTEM PROMPT\","
                    "  \"reasoning\":\"hmm\",\"text\":\"On it.\",\"tool_calls\":[{\"name\":"
                    "\"execute\",\"args\":[\"{\\\"command\\\"\",\":\\\"ls\\\"}\"]}]},"
@@ -239,9 +168,9 @@ static void test_anthropic_stream(void **state)
 
 static void test_http_errors(void **state)
 {
-    struct fake f;
+    struct fakellm f;
     fake_start(&f,
-               "[{\"status\":429,\"retry_after\":\"2\"},"
+               "[{\"status\":429,\"retry_after\":\"2\",\"delay_ms\":50},"
                " {\"status\":429,\"retry_after_ms\":\"250\",\"retry_after\":\"9\"},"
                " {\"status\":429,\"body\":{\"error\":{\"message\":\"You exceeded your current "
                "quota\",\"type\":\"insufficient_quota\",\"code\":\"insufficient_quota\"}}},"
@@ -293,7 +222,7 @@ static void test_http_errors(void **state)
 
 static void test_dropped(void **state)
 {
-    struct fake f;
+    struct fakellm f;
     fake_start(&f, "[{\"text\":[\"partial\"],\"drop\":true},"
                    " {\"text\":[\"never\"],\"drop_after\":1},"
                    " {\"tool_calls\":[{\"name\":\"execute\",\"args\":[\"{\\\"comm\",\"and\"]}],"
@@ -332,7 +261,7 @@ static void test_dropped(void **state)
 
 static void test_stream_errors(void **state)
 {
-    struct fake f;
+    struct fakellm f;
     fake_start(&f,
                "[{\"error_event\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}},"
                " {\"text\":\"so far\",\"error_event\":{\"type\":\"overloaded_error\","
@@ -390,7 +319,7 @@ static void *cancel_later(void *arg)
 
 static void test_cancel(void **state)
 {
-    struct fake f;
+    struct fakellm f;
     fake_start(&f, "[{\"text\":\"warm\"},{\"text\":\"working\",\"hang\":true},"
                    " {\"delay_ms\":60000,\"text\":\"late\"}]");
     struct llm_provider *p = provider(&f, "openai", 0);
@@ -439,7 +368,7 @@ static void test_cancel(void **state)
 
 static void test_idle_timeout(void **state)
 {
-    struct fake f;
+    struct fakellm f;
     fake_start(&f, "[{\"text\":\"x\",\"hang\":true}]");
     struct llm_provider *p = provider(&f, "anthropic", 300);
     struct call c;
@@ -455,7 +384,7 @@ static void test_idle_timeout(void **state)
 
 static void test_unreachable(void **state)
 {
-    struct fake f;
+    struct fakellm f;
     fake_start(&f, "[]");
     char url[128];
     snprintf(url, sizeof url, "%s", f.url);
