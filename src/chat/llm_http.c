@@ -10,6 +10,7 @@
 #include "chat/llm.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,8 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+    for (struct curl_slist *l = hl; l; l = l->next)
+        sodium_memzero(l->data, strlen(l->data)); /* one of them holds the key */
     curl_slist_free_all(hl);
     conn_put(h->pool, conn);
     sse_free(&x.sse);
