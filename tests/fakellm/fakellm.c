@@ -38,6 +38,7 @@
  *   "match": "text"                      only for a request whose body contains text (a turn
  *                                         that matches is picked before one without a match)
  *   "require_header": "name: value"      answer 401 unless the request has this header
+ *   "forbid_header": "name"              answer 400 if the request has this header
  *   "repeat": true                       never used up: answers every later request (zero
  *                                         latency unless delays are set), for benchmarks
  *
@@ -525,6 +526,14 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_json(
             req, 401,
             error_body(anthropic, anthropic ? "authentication_error" : "invalid_api_key", msg));
+        return;
+    }
+    const char *forbid = json_string_value(json_object_get(t, "forbid_header"));
+    if (forbid && evhttp_find_header(evhttp_request_get_input_headers(req), forbid)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "fakellm: the request has the header %.200s", forbid);
+        free(body);
+        reply_json(req, 400, error_body(anthropic, "invalid_request_error", msg));
         return;
     }
     struct resp *r = xcalloc(1, sizeof *r);

@@ -382,6 +382,50 @@ static void test_idle_timeout(void **state)
     fake_stop(&f);
 }
 
+/* Without a key no Authorization header is sent (local servers). */
+static void test_no_key(void **state)
+{
+    struct fakellm f;
+    fake_start(&f, "[{\"forbid_header\":\"Authorization\",\"text\":\"local\"},"
+                   " {\"forbid_header\":\"x-api-key\",\"text\":\"local\"}]");
+    static const char *const which[] = {"openai", "anthropic"};
+    for (int i = 0; i < 2; i++) {
+        struct llm_config cfg = {
+            .provider = which[i], .base_url = f.url, .model = "m", .api_key = ""};
+        struct err e = ERR_INIT;
+        struct llm_provider *p = llm_provider_new(&cfg, &e);
+        assert_non_null(p);
+        struct call c;
+        call_run(&c, p, NULL);
+        assert_int_equal(c.rc, 0);
+        assert_string_equal(buf_str(&c.reply.text), "local");
+        call_free(&c);
+        llm_provider_free(p);
+    }
+    fake_stop(&f);
+}
+
+/* The whole request's time limit. */
+static void test_total_timeout(void **state)
+{
+    struct fakellm f;
+    fake_start(&f, "[{\"text\":\"x\",\"hang\":true}]");
+    struct llm_config cfg = {.base_url = f.url, .model = "m", .total_timeout_ms = 300};
+    struct err e = ERR_INIT;
+    struct llm_provider *p = llm_provider_new(&cfg, &e);
+    struct call c;
+    call_run(&c, p, NULL);
+    assert_int_equal(c.rc, -1);
+    assert_int_equal(c.err.kind, ERR_TIMEOUT);
+    const char *want = "the LLM provider's stream broke off: Operation timed out after ";
+    assert_true(strncmp(err_msg(&c.err), want, strlen(want)) == 0);
+    assert_false(c.fail.retryable); /* "x" reached the person */
+    assert_true(c.fail.delivered);
+    call_free(&c);
+    llm_provider_free(p);
+    fake_stop(&f);
+}
+
 static void test_unreachable(void **state)
 {
     struct fakellm f;
@@ -413,7 +457,8 @@ int main(void)
         cmocka_unit_test(test_openai_stream), cmocka_unit_test(test_anthropic_stream),
         cmocka_unit_test(test_http_errors),   cmocka_unit_test(test_dropped),
         cmocka_unit_test(test_stream_errors), cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_idle_timeout),  cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_idle_timeout),  cmocka_unit_test(test_no_key),
+        cmocka_unit_test(test_total_timeout), cmocka_unit_test(test_unreachable),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
