@@ -157,7 +157,7 @@ void llm_pool_free(struct llm_pool *p);
 
 struct llm_http {
     const char *url;
-    const char *const *headers; /* "Name: value" lines, NULL-terminated (borrowed) */
+    const char *const *headers; /* "Name: value" lines up to a NULL (borrowed; copies wiped) */
     const char *body;
     size_t len;
     const struct llm_config *cfg; /* timeouts */
@@ -189,8 +189,10 @@ void llm_http_result_free(struct llm_http_result *r);
  * the exchange ended (whatever its status; see res), -1 only when libcurl could not start. */
 int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct err *e);
 
-/* Runs a whole streamed call for a provider: posts, decodes with event_fn, ends the decoder and
- * turns every failure into e and fail (the provider's half of struct llm_provider.stream). */
+/* Runs a whole streamed call for a provider: posts body to url with headers (as in struct
+ * llm_http; a handle from pool), decodes the stream (Anthropic's when anthropic, else OpenAI's),
+ * ends the decoder and turns every failure into e and fail, redacted with cfg->api_key (the
+ * provider's half of struct llm_provider.stream). Thread-safe. */
 int llm_stream_call(const struct llm_config *cfg, struct llm_pool *pool, const char *url,
                     const char *const *headers, const char *body, bool anthropic,
                     const struct llm_sink *sink, struct tool_cancel *cancel, struct llm_reply *out,
