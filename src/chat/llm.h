@@ -10,6 +10,7 @@
 #include "chat/provider.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -142,14 +143,26 @@ int64_t llm_retry_after(const char *retry_after_ms, const char *retry_after, int
 
 /* ---- the transport (llm_http.c) ---- */
 
+/* Idle libcurl handles of one provider: a handle keeps its connection (and TLS session) open for
+ * the next request, so a step does not pay a new handshake. Thread-safe. */
+struct llm_pool {
+    pthread_mutex_t mu;
+    struct llm_conn **idle;
+    size_t nidle;
+};
+
+void llm_pool_init(struct llm_pool *p);
+/* Closes every idle handle. No request may be running. */
+void llm_pool_free(struct llm_pool *p);
+
 struct llm_http {
     const char *url;
-    const char *const *headers; /* "Name: value" lines, NULL-terminated (borrowed) */
+    const char *const *headers; /* "Name: value" lines up to a NULL (borrowed; copies wiped) */
     const char *body;
     size_t len;
     const struct llm_config *cfg; /* timeouts */
     struct tool_cancel *cancel;   /* may be NULL */
-    const char *api_key;          /* for redaction */
+    struct llm_pool *pool;        /* where the handle comes from; NULL: a fresh one */
     /* The response's events (2xx only). */
     int (*on_event)(void *arg, const char *event, const char *data);
     void *arg;
@@ -157,7 +170,8 @@ struct llm_http {
 
 struct llm_http_result {
     long status;
-    struct buf errbody; /* the body of a non-2xx answer (capped) */
+    struct buf errbody; /* the body of a non-2xx or not_streamed answer (capped) */
+    bool not_streamed;  /* a 2xx answer in JSON instead of a stream */
     int64_t retry_after_ms;
     int should_retry; /* x-should-retry: 1 true, 0 false, -1 absent */
     char request_id[128];
@@ -175,11 +189,13 @@ void llm_http_result_free(struct llm_http_result *r);
  * the exchange ended (whatever its status; see res), -1 only when libcurl could not start. */
 int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct err *e);
 
-/* Runs a whole streamed call for a provider: posts, decodes with event_fn, ends the decoder and
- * turns every failure into e and fail (the provider's half of struct llm_provider.stream). */
-int llm_stream_call(const struct llm_config *cfg, const char *url, const char *const *headers,
-                    const char *body, bool anthropic, const struct llm_sink *sink,
-                    struct tool_cancel *cancel, struct llm_reply *out, struct llm_failure *fail,
-                    struct err *e);
+/* Runs a whole streamed call for a provider: posts body to url with headers (as in struct
+ * llm_http; a handle from pool), decodes the stream (Anthropic's when anthropic, else OpenAI's),
+ * ends the decoder and turns every failure into e and fail, redacted with cfg->api_key (the
+ * provider's half of struct llm_provider.stream). Thread-safe. */
+int llm_stream_call(const struct llm_config *cfg, struct llm_pool *pool, const char *url,
+                    const char *const *headers, const char *body, bool anthropic,
+                    const struct llm_sink *sink, struct tool_cancel *cancel, struct llm_reply *out,
+                    struct llm_failure *fail, struct err *e);
 
 #endif

@@ -10,6 +10,7 @@
 #include "chat/llm.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,17 @@
 /* Bytes of one response we read at most (keep-alive comments included): the reply's own caps
  * come first, this ends a server that streams nothing useful forever. */
 #define RAW_MAX ((curl_off_t)LLM_RESPONSE_MAX * 4)
+
+/* A libcurl handle and the socket of its connection (one: a provider talks to one host). The
+ * socket is recorded so that a cancel can shut it down, which wakes libcurl at once instead of
+ * at its next progress call. */
+struct llm_conn {
+    CURL *curl;
+    pthread_mutex_t mu;
+    curl_socket_t fd; /* under mu */
+};
+
+#define POOL_MAX 32 /* idle handles kept per provider */
 
 struct xfer {
     const struct llm_http *h;
@@ -36,6 +48,7 @@ struct xfer {
     bool too_large;   /* a cap ended it */
     curl_socket_t fd; /* the connection's socket, under the cancel's lock */
     char retry_after[64], retry_after_ms[64];
+    char content_type[128];
 };
 
 void llm_http_result_init(struct llm_http_result *r)
@@ -86,12 +99,13 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
     char v[128];
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a 100 Continue, say): forget the previous one's headers. */
-        x->retry_after[0] = x->retry_after_ms[0] = '\0';
+        x->retry_after[0] = x->retry_after_ms[0] = x->content_type[0] = '\0';
         x->res->should_retry = -1;
         x->res->request_id[0] = '\0';
     } else if (header_value(line, n, "retry-after", x->retry_after, sizeof x->retry_after) ||
                header_value(line, n, "retry-after-ms", x->retry_after_ms,
                             sizeof x->retry_after_ms)) {
+    } else if (header_value(line, n, "content-type", x->content_type, sizeof x->content_type)) {
     } else if (header_value(line, n, "x-should-retry", v, sizeof v)) {
         x->res->should_retry = strcmp(v, "true") == 0 ? 1 : strcmp(v, "false") == 0 ? 0 : -1;
     } else if (header_value(line, n, "request-id", v, sizeof v) ||
@@ -111,6 +125,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     if (!x->status) {
         curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &x->status);
         x->stream = x->status >= 200 && x->status < 300;
+        /* A JSON answer to a streamed request: a server that ignored "stream", or an error. */
+        if (x->stream && strncasecmp(x->content_type, "application/json", 16) == 0) {
+            x->stream = false;
+            x->res->not_streamed = true;
+        }
     }
     x->received += (curl_off_t)n;
     if (x->received > RAW_MAX) {
@@ -157,44 +176,40 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return 0;
 }
 
-/* The socket is recorded so that a cancel can shut it down: libcurl then wakes at once instead
- * of at its next progress call. */
 static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 {
-    struct xfer *x = arg;
+    struct llm_conn *c = arg;
     curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-    struct tool_cancel *c = x->h->cancel;
-    if (c && fd != CURL_SOCKET_BAD) {
-        pthread_mutex_lock(&c->lock);
-        x->fd = fd;
-        pthread_mutex_unlock(&c->lock);
+    if (fd != CURL_SOCKET_BAD) {
+        pthread_mutex_lock(&c->mu);
+        c->fd = fd;
+        pthread_mutex_unlock(&c->mu);
     }
     return fd;
 }
 
 static int on_close(void *arg, curl_socket_t fd)
 {
-    struct xfer *x = arg;
-    struct tool_cancel *c = x->h->cancel;
-    if (c) {
-        pthread_mutex_lock(&c->lock);
-        if (x->fd == fd)
-            x->fd = CURL_SOCKET_BAD;
-        pthread_mutex_unlock(&c->lock);
-    }
+    struct llm_conn *c = arg;
+    pthread_mutex_lock(&c->mu);
+    if (c->fd == fd)
+        c->fd = CURL_SOCKET_BAD;
+    pthread_mutex_unlock(&c->mu);
     return close(fd);
 }
 
 /* tool_cancel_trigger's wake-up, called under the cancel's lock. */
 static void wake(void *arg)
 {
-    struct xfer *x = arg;
-    if (x->fd != CURL_SOCKET_BAD)
-        shutdown(x->fd, SHUT_RDWR);
+    struct llm_conn *c = arg;
+    pthread_mutex_lock(&c->mu);
+    if (c->fd != CURL_SOCKET_BAD)
+        shutdown(c->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* False when the call is canceled already. */
-static bool cancel_arm(struct tool_cancel *c, struct xfer *x)
+static bool cancel_arm(struct tool_cancel *c, struct llm_conn *x)
 {
     if (!c)
         return true;
@@ -218,6 +233,75 @@ static void cancel_disarm(struct tool_cancel *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* ---- handles ---- */
+
+void llm_pool_init(struct llm_pool *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+}
+
+static void conn_free(struct llm_conn *c)
+{
+    curl_easy_cleanup(c->curl); /* closes its connection through on_close */
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+void llm_pool_free(struct llm_pool *p)
+{
+    for (size_t i = 0; i < p->nidle; i++)
+        conn_free(p->idle[i]);
+    free(p->idle);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* An idle handle of the pool (reset, its connection kept) or a new one; NULL when libcurl
+ * cannot make one. */
+static struct llm_conn *conn_get(struct llm_pool *p)
+{
+    struct llm_conn *c = NULL;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        if (p->nidle)
+            c = p->idle[--p->nidle];
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (c) {
+        curl_easy_reset(c->curl);
+    } else {
+        CURL *curl = curl_easy_init();
+        if (!curl)
+            return NULL;
+        c = xcalloc(1, sizeof *c);
+        c->curl = curl;
+        c->fd = CURL_SOCKET_BAD;
+        pthread_mutex_init(&c->mu, NULL);
+    }
+    /* Set at once and kept after the transfer: libcurl may close the connection later. */
+    curl_easy_setopt(c->curl, CURLOPT_OPENSOCKETFUNCTION, on_open);
+    curl_easy_setopt(c->curl, CURLOPT_OPENSOCKETDATA, c);
+    curl_easy_setopt(c->curl, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(c->curl, CURLOPT_CLOSESOCKETDATA, c);
+    return c;
+}
+
+static void conn_put(struct llm_pool *p, struct llm_conn *c)
+{
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        if (p->nidle < POOL_MAX) {
+            if (!p->idle)
+                p->idle = xcalloc(POOL_MAX, sizeof *p->idle);
+            p->idle[p->nidle++] = c;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (c)
+        conn_free(c);
+}
+
 /* ---- the request ---- */
 
 int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct err *e)
@@ -227,14 +311,12 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
     memset(&x, 0, sizeof x);
     x.h = h;
     x.res = res;
-    x.fd = CURL_SOCKET_BAD;
     x.last_byte_us = time_mono_us();
-    sse_init(&x.sse, on_sse_event, &x);
-    CURL *curl = x.curl = curl_easy_init();
-    if (!curl) {
-        sse_free(&x.sse);
+    struct llm_conn *conn = conn_get(h->pool);
+    if (!conn)
         return err_set(e, ERR_INTERNAL, "cannot start an HTTP request (libcurl)");
-    }
+    sse_init(&x.sse, on_sse_event, &x);
+    CURL *curl = x.curl = conn->curl;
     struct curl_slist *hl = NULL;
     for (const char *const *p = h->headers; *p; p++)
         hl = curl_slist_append(hl, *p);
@@ -253,10 +335,6 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &x);
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, on_open);
-    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &x);
-    curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, on_close);
-    curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, &x);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -265,7 +343,7 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
     /* CURLOPT_VERBOSE stays off: it would print the key's header. */
 
     CURLcode rc = CURLE_ABORTED_BY_CALLBACK;
-    if (cancel_arm(h->cancel, &x))
+    if (cancel_arm(h->cancel, conn))
         rc = curl_easy_perform(curl);
     cancel_disarm(h->cancel);
     if (tool_cancel_is_set(h->cancel))
@@ -293,8 +371,14 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
             str_fmt(res->transport_error, sizeof res->transport_error, "%s",
                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
+    /* Nothing of this request may outlive it in the handle. */
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+    for (struct curl_slist *l = hl; l; l = l->next)
+        sodium_memzero(l->data, strlen(l->data)); /* one of them holds the key */
     curl_slist_free_all(hl);
-    curl_easy_cleanup(curl);
+    conn_put(h->pool, conn);
     sse_free(&x.sse);
     return 0;
 }
@@ -335,10 +419,10 @@ static int fail_with(struct err *e, enum err_kind kind, const char *api_key, con
     return -1;
 }
 
-int llm_stream_call(const struct llm_config *cfg, const char *url, const char *const *headers,
-                    const char *body, bool anthropic, const struct llm_sink *sink,
-                    struct tool_cancel *cancel, struct llm_reply *out, struct llm_failure *fail,
-                    struct err *e)
+int llm_stream_call(const struct llm_config *cfg, struct llm_pool *pool, const char *url,
+                    const char *const *headers, const char *body, bool anthropic,
+                    const struct llm_sink *sink, struct tool_cancel *cancel, struct llm_reply *out,
+                    struct llm_failure *fail, struct err *e)
 {
     memset(fail, 0, sizeof *fail);
     fail->retry_after_ms = -1;
@@ -353,7 +437,7 @@ int llm_stream_call(const struct llm_config *cfg, const char *url, const char *c
         .len = strlen(body),
         .cfg = cfg,
         .cancel = cancel,
-        .api_key = cfg->api_key,
+        .pool = pool,
         .on_event = decode_event,
         .arg = &c,
     };
@@ -378,6 +462,12 @@ int llm_stream_call(const struct llm_config *cfg, const char *url, const char *c
             res.should_retry == 1 ||
             (res.should_retry != 0 &&
              llm_status_retryable(res.status, buf_str(&res.errbody), res.errbody.len));
+    } else if (res.not_streamed) {
+        char *msg = llm_error_message(buf_str(&res.errbody), res.errbody.len, cfg->api_key);
+        rc = fail_with(e, ERR_UNAVAILABLE, cfg->api_key,
+                       "the LLM provider answered HTTP %ld without a stream%s%s", res.status,
+                       *msg ? ": " : "", msg);
+        free(msg);
     } else if (c.failed) {
         rc = fail_with(e, c.err.kind ? c.err.kind : ERR_UNAVAILABLE, cfg->api_key, "%s",
                        err_msg(&c.err));

@@ -270,6 +270,7 @@ int llm_anthropic_event(struct llm_decoder *d, const char *event, const char *da
 
 struct anthropic {
     struct llm_config cfg; /* strings owned */
+    struct llm_pool pool;
     char *url;
     char *key; /* "x-api-key: <key>" or NULL */
 };
@@ -284,7 +285,8 @@ static int anthropic_stream(struct llm_provider *p, const struct llm_request *re
     json_decref(body);
     const char *headers[] = {"Content-Type: application/json", "Accept: text/event-stream",
                              "anthropic-version: " ANTHROPIC_VERSION, a->key, NULL};
-    int rc = llm_stream_call(&a->cfg, a->url, headers, text, true, sink, cancel, out, fail, e);
+    int rc =
+        llm_stream_call(&a->cfg, &a->pool, a->url, headers, text, true, sink, cancel, out, fail, e);
     free(text);
     return rc;
 }
@@ -292,6 +294,7 @@ static int anthropic_stream(struct llm_provider *p, const struct llm_request *re
 static void anthropic_free(struct llm_provider *p)
 {
     struct anthropic *a = p->impl;
+    llm_pool_free(&a->pool);
     llm_config_free_strings(&a->cfg);
     free(a->url);
     llm_secret_free(a->key);
@@ -302,6 +305,7 @@ static void anthropic_free(struct llm_provider *p)
 struct llm_provider *llm_anthropic_new(const struct llm_config *cfg)
 {
     struct anthropic *a = xcalloc(1, sizeof *a);
+    llm_pool_init(&a->pool);
     llm_config_copy(&a->cfg, cfg, "https://api.anthropic.com/v1");
     a->url = str_printf("%s/messages", a->cfg.base_url);
     if (a->cfg.api_key)

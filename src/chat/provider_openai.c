@@ -178,6 +178,11 @@ int llm_openai_event(struct llm_decoder *d, const char *event, const char *data,
     (void)event; /* Chat Completions streams name no events */
     if (strcmp(data, "[DONE]") == 0) {
         d->done = true;
+        /* The end closes every call, even from a server that sent no finish_reason; a call
+         * open at the token limit stays open (its arguments may be cut). */
+        for (size_t k = 0; k < d->nslots; k++)
+            if (d->reply->stop != LLM_STOP_MAX)
+                d->slots[k].closed = true;
         return 0;
     }
     json_error_t je;
@@ -248,6 +253,7 @@ too_large:
 
 struct openai {
     struct llm_config cfg; /* strings owned */
+    struct llm_pool pool;
     char *url;
     char *auth; /* "Authorization: Bearer <key>" or NULL */
 };
@@ -262,7 +268,8 @@ static int openai_stream(struct llm_provider *p, const struct llm_request *req,
     json_decref(body);
     const char *headers[] = {"Content-Type: application/json", "Accept: text/event-stream", o->auth,
                              NULL};
-    int rc = llm_stream_call(&o->cfg, o->url, headers, text, false, sink, cancel, out, fail, e);
+    int rc = llm_stream_call(&o->cfg, &o->pool, o->url, headers, text, false, sink, cancel, out,
+                             fail, e);
     free(text);
     return rc;
 }
@@ -270,6 +277,7 @@ static int openai_stream(struct llm_provider *p, const struct llm_request *req,
 static void openai_free(struct llm_provider *p)
 {
     struct openai *o = p->impl;
+    llm_pool_free(&o->pool);
     llm_config_free_strings(&o->cfg);
     free(o->url);
     llm_secret_free(o->auth);
@@ -280,6 +288,7 @@ static void openai_free(struct llm_provider *p)
 struct llm_provider *llm_openai_new(const struct llm_config *cfg)
 {
     struct openai *o = xcalloc(1, sizeof *o);
+    llm_pool_init(&o->pool);
     llm_config_copy(&o->cfg, cfg, "https://api.openai.com/v1");
     o->url = str_printf("%s/chat/completions", o->cfg.base_url);
     /* Without a key no Authorization header (Ollama, vLLM and llama.cpp do not need one). */

@@ -30,7 +30,7 @@
  *                                         error object, and no stop
  *   "raw": ["data: ...\n\n", ...]         bytes sent as they are after the content (malformed
  *                                         events)
- *   "delay_ms": 100                      wait before answering
+ *   "delay_ms": 100                      wait before answering (a stream or a status)
  *   "chunk_delay_ms": 10                 wait between events
  *   "drop": true                         close the connection after the content, before the stop
  *                                         events ("drop_after": N: after N events instead)
@@ -38,6 +38,7 @@
  *   "match": "text"                      only for a request whose body contains text (a turn
  *                                         that matches is picked before one without a match)
  *   "require_header": "name: value"      answer 401 unless the request has this header
+ *   "forbid_header": "name"              answer 400 if the request has this header
  *   "repeat": true                       never used up: answers every later request (zero
  *                                         latency unless delays are set), for benchmarks
  *
@@ -361,9 +362,15 @@ static void pump(struct resp *r)
     resp_free(r);
 }
 
+static void send_status(struct resp *r);
+
 static void start(struct resp *r)
 {
     r->started = true;
+    if (turn_int(r->turn, "status")) {
+        send_status(r);
+        return;
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-cache");
@@ -393,7 +400,7 @@ static void arm(struct resp *r, int64_t ms)
 
 static void reply_json(struct evhttp_request *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
     struct evbuffer *b = evbuffer_new();
     evbuffer_add(b, text, strlen(text));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
@@ -409,6 +416,30 @@ static json_t *error_body(bool anthropic, const char *type, const char *msg)
         return json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type, "message",
                          msg);
     return json_pack("{s:{s:s, s:s}}", "error", "type", type, "message", msg);
+}
+
+/* Answers the turn's HTTP status (a JSON body and retry headers) and ends the response. */
+static void send_status(struct resp *r)
+{
+    const json_t *t = r->turn;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    static const char *const hdrs[][2] = {{"retry_after", "retry-after"},
+                                          {"retry_after_ms", "retry-after-ms"},
+                                          {"should_retry", "x-should-retry"}};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = json_string_value(json_object_get(t, hdrs[i][0]));
+        if (v)
+            evhttp_add_header(h, hdrs[i][1], v);
+    }
+    const json_t *b = json_object_get(t, "body");
+    int status = (int)turn_int(t, "status");
+    char msg[64];
+    snprintf(msg, sizeof msg, "fakellm: scripted HTTP %d", status);
+    evhttp_connection_set_closecb(r->conn, NULL, NULL);
+    reply_json(r->req, status,
+               b ? json_incref((json_t *)(uintptr_t)b)
+                 : error_body(r->anthropic, r->anthropic ? "api_error" : "server_error", msg));
+    resp_free(r);
 }
 
 /* The turn for a request: the first unused one whose match the body contains, else the first
@@ -497,6 +528,14 @@ static void on_request(struct evhttp_request *req, void *arg)
             error_body(anthropic, anthropic ? "authentication_error" : "invalid_api_key", msg));
         return;
     }
+    const char *forbid = json_string_value(json_object_get(t, "forbid_header"));
+    if (forbid && evhttp_find_header(evhttp_request_get_input_headers(req), forbid)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "fakellm: the request has the header %.200s", forbid);
+        free(body);
+        reply_json(req, 400, error_body(anthropic, "invalid_request_error", msg));
+        return;
+    }
     struct resp *r = xcalloc(1, sizeof *r);
     r->req = req;
     r->conn = evhttp_request_get_connection(req);
@@ -509,30 +548,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     json_decref(parsed);
     free(body);
 
-    if (turn_int(t, "status")) {
-        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-        static const char *const hdrs[][2] = {{"retry_after", "retry-after"},
-                                              {"retry_after_ms", "retry-after-ms"},
-                                              {"should_retry", "x-should-retry"}};
-        for (size_t i = 0; i < 3; i++) {
-            const char *v = json_string_value(json_object_get(t, hdrs[i][0]));
-            if (v)
-                evhttp_add_header(h, hdrs[i][1], v);
-        }
-        const json_t *b = json_object_get(t, "body");
-        char msg[64];
-        snprintf(msg, sizeof msg, "fakellm: scripted HTTP %d", (int)turn_int(t, "status"));
-        reply_json(req, (int)turn_int(t, "status"),
-                   b ? json_incref((json_t *)(uintptr_t)b)
-                     : error_body(anthropic, anthropic ? "api_error" : "server_error", msg));
-        resp_free(r);
-        return;
+    if (!turn_int(t, "status")) {
+        if (anthropic)
+            anthropic_events(r);
+        else
+            openai_events(r);
+        add_extras(r);
     }
-    if (anthropic)
-        anthropic_events(r);
-    else
-        openai_events(r);
-    add_extras(r);
     evhttp_connection_set_closecb(r->conn, on_close, r);
     int64_t delay = turn_int(t, "delay_ms");
     if (delay > 0)

@@ -194,6 +194,29 @@ static void test_openai_incomplete(void **state)
     assert_int_equal(r.reply.stop, LLM_STOP_MAX);
     run_free(&r);
 
+    /* [DONE] without any finish_reason still completes the calls. */
+    decode(&r, false,
+           OA("{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"x\","
+              "\"arguments\":\"{}\"}}]}") "data: [DONE]\n\n",
+           1000);
+    assert_true(r.reply.complete);
+    assert_int_equal(r.reply.stop, LLM_STOP_TOOLS);
+    assert_int_equal(r.reply.ncalls, 1);
+    run_free(&r);
+    /* A finish_reason and a clean end without [DONE] complete them too; a call without either
+     * does not. */
+    decode(&r, false,
+           OA("{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"x\"}}]}")
+               OA_FINISH("tool_calls"),
+           1000);
+    assert_true(r.reply.complete);
+    run_free(&r);
+    decode(&r, false,
+           OA("{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"x\"}}]}"), 1000);
+    assert_false(r.reply.complete);
+    assert_int_equal(r.reply.ncalls, 1);
+    run_free(&r);
+
     /* The token limit on text alone is a complete reply that stopped at MAX. */
     decode(&r, false, OA("{\"content\":\"Hi\"}") OA_FINISH("length") "data: [DONE]\n\n", 1000);
     assert_true(r.reply.complete);
