@@ -133,6 +133,11 @@ static char *script(struct ctx *c)
         /* a turn that hangs (queue, then interrupt), then the queued messages' turn */
         "{\"match\": \"M-QUEUE\", \"text\": \"thinking\", \"hang\": true},"
         "{\"match\": \"M-QUEUE\", \"text\": \"Read all twenty.\"},"
+        /* berth chat */
+        "{\"match\": \"M-CLI \", \"tool_calls\": [{\"id\": \"l1\", \"name\": \"list_templates\","
+        " \"args\": {}}]},"
+        "{\"match\": \"M-CLI \", \"text\": [\"There is \", \"a template.\"]},"
+        "{\"match\": \"M-CLIFAIL\", \"status\": 401},"
         /* the server is killed while the model answers */
         "{\"match\": \"M-KILL\", \"text\": \"slow\", \"delay_ms\": 3000},"
         "{\"match\": \"M-KILL\", \"text\": \"Resumed after the restart.\"}"
@@ -821,6 +826,89 @@ static void test_bad_input(void **state)
     json_decref(chat);
 }
 
+static void test_cli(void **state)
+{
+    struct ctx *c = *state;
+    char *out, *err;
+    const char *mk[] = {"chat", "new", "--title", "from the cli", NULL};
+    assert_int_equal(run_cli(&c->s, c->ben, NULL, mk, &out, &err), 0);
+    char id[64];
+    str_copy(id, sizeof id, out);
+    str_trim(id);
+    assert_int_equal(strlen(id), 36);
+    free(out);
+    free(err);
+
+    const char *send[] = {"chat", "send", id, "M-CLI what templates are there?", NULL};
+    assert_int_equal(run_cli(&c->s, c->ben, NULL, send, &out, &err), 0);
+    const char *want1 = "  -> list_templates {}\n  <- list_templates: {\"templates\":[";
+    if (strncmp(out, want1, strlen(want1)) != 0 || !str_has_suffix(out, "\nThere is a template.\n"))
+        fail_msg("chat send printed:\n%s", out);
+    assert_string_equal(err, "");
+    free(out);
+    free(err);
+
+    const char *list[] = {"chat", "list", NULL};
+    assert_int_equal(run_cli(&c->s, c->ben, NULL, list, &out, &err), 0);
+    char *row = fmt("%s  from the cli", id);
+    assert_non_null(strstr(out, row));
+    assert_true(str_has_prefix(out, "ID "));
+    free(row);
+    free(out);
+    free(err);
+
+    const char *show[] = {"chat", "show", id, NULL};
+    assert_int_equal(run_cli(&c->s, c->ben, NULL, show, &out, &err), 0);
+    char *head = fmt("%s  from the cli  [waiting]\nuser: M-CLI what templates are there?\n"
+                     "  -> list_templates {}\n  <- list_templates: {",
+                     id);
+    if (!str_has_prefix(out, head) || !str_has_suffix(out, "\nassistant: There is a template.\n"))
+        fail_msg("chat show printed:\n%s", out);
+    free(head);
+    free(out);
+    free(err);
+
+    /* A failed turn: exit status 1 and the chat's error. */
+    const char *fail[] = {"chat", "send", id, "M-CLIFAIL again", NULL};
+    assert_int_equal(run_cli(&c->s, c->ben, NULL, fail, &out, &err), 1);
+    if (!str_has_prefix(err, "berth: the LLM provider answered HTTP 401"))
+        fail_msg("chat send failed with:\n%s", err);
+    free(out);
+    free(err);
+
+    const char *none[] = {"chat", "show", "nope", NULL};
+    assert_int_equal(run_cli(&c->s, c->ben, NULL, none, &out, &err), 1);
+    assert_string_equal(err, "berth: chat \"nope\" not found\n");
+    free(out);
+    free(err);
+}
+
+/* A provision program's environment holds none of the server's LLM settings. */
+static void test_provision_env_has_no_key(void **state)
+{
+    struct ctx *c = *state;
+    const char *files[] = {"berth.yaml", "provision: ./provision\n", "provision",
+                           "#!/bin/sh\nenv\n", NULL};
+    json_t *t = make_template(&c->s, "envdump", files);
+    json_t *ws = create_ws(&c->s, c->ben, jsonx_get_str(t, "id", ""), "envdump");
+    char *path = fmt("/api/v2/workspaces/%s", jsonx_get_str(ws, "id", ""));
+    struct resp r;
+    assert_int_equal(http_req(&c->s, "GET", path, c->ben, NULL, &r), 200);
+    const char *build = jsonx_get_str(json_object_get(r.json, "latest_build"), "id", "");
+    char *logs = fmt("/api/v2/workspacebuilds/%s/logs", build);
+    struct resp l;
+    assert_int_equal(http_req(&c->s, "GET", logs, c->ben, NULL, &l), 200);
+    assert_non_null(strstr(l.body, "BERTH_WORKSPACE_NAME=envdump"));
+    assert_null(strstr(l.body, API_KEY));
+    assert_null(strstr(l.body, "BERTH_LLM"));
+    resp_free(&l);
+    resp_free(&r);
+    free(logs);
+    free(path);
+    json_decref(ws);
+    json_decref(t);
+}
+
 /* The server is SIGKILLed while the model answers: after the restart the turn is claimed again
  * and finished, never left running. */
 static void test_sigkill_mid_turn(void **state)
@@ -900,6 +988,8 @@ int main(void)
         cmocka_unit_test(test_interrupt_mid_tool),
         cmocka_unit_test(test_queue_limit_and_interrupt),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_provision_env_has_no_key),
         cmocka_unit_test(test_sigkill_mid_turn),
         cmocka_unit_test(test_no_provider),
         cmocka_unit_test(test_cleanup_workspaces),
