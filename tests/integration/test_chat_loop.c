@@ -140,7 +140,11 @@ static char *script(struct ctx *c)
         "{\"match\": \"M-CLIFAIL\", \"status\": 401},"
         /* the server is killed while the model answers */
         "{\"match\": \"M-KILL\", \"text\": \"slow\", \"delay_ms\": 3000},"
-        "{\"match\": \"M-KILL\", \"text\": \"Resumed after the restart.\"}"
+        "{\"match\": \"M-KILL\", \"text\": \"Resumed after the restart.\"},"
+        /* the server is killed while a tool runs */
+        "{\"match\": \"M-TOOLKILL\", \"tool_calls\": [{\"id\": \"k1\", \"name\": \"execute\","
+        " \"args\": {\"command\": \"sleep 4.5\"}}]},"
+        "{\"match\": \"M-TOOLKILL\", \"text\": \"Picked up after the restart.\"}"
         "]",
         c->plain);
 }
@@ -941,6 +945,43 @@ static void test_sigkill_mid_turn(void **state)
     json_decref(chat);
 }
 
+/* The server is SIGKILLed while a tool runs: after the restart the call is answered as cut
+ * short and the model is asked again. */
+static void test_sigkill_mid_tool(void **state)
+{
+    struct ctx *c = *state;
+    struct resp r;
+    assert_int_equal(http_req(&c->s, "GET", "/api/v2/users/me/workspace/dev", c->ava, NULL, &r),
+                     200);
+    json_t *chat = new_chat(c, c->ava, jsonx_get_str(r.json, "id", ""));
+    resp_free(&r);
+    const char *id = jsonx_get_str(chat, "id", "");
+    json_decref(post(c, c->ava, id, "M-TOOLKILL wait"));
+    json_decref(wait_messages(c, c->ava, id, 2));
+    for (int i = 0; i < 500 && !sleep_alive("4.5"); i++)
+        usleep(10000);
+    if (!sleep_alive("4.5")) {
+        json_t *m = messages(c, c->ava, id);
+        fail_msg("the command never ran: %s", json_dumps(m, 0));
+    }
+    server_kill(&c->s);
+    restart_with_llm(c);
+    json_t *done = wait_turn(c, c->ava, id, 30);
+    assert_string_equal(jsonx_get_str(done, "status", ""), "waiting");
+    json_t *msgs = messages(c, c->ava, id);
+    assert_int_equal(json_array_size(msgs), 4);
+    assert_json_eq(part(msgs, 2, 0),
+                   "{\"type\": \"tool-result\", \"tool_call_id\": \"k1\", \"tool_name\": "
+                   "\"execute\", \"result\": \"The server restarted while this tool call ran, so "
+                   "its outcome is unknown. Check the workspace's state before trying again.\", "
+                   "\"is_error\": true}");
+    assert_json_eq(json_object_get(json_array_get(msgs, 3), "parts"),
+                   "[{\"type\": \"text\", \"text\": \"Picked up after the restart.\"}]");
+    json_decref(msgs);
+    json_decref(done);
+    json_decref(chat);
+}
+
 /* Without a provider the chat says so. */
 static void test_no_provider(void **state)
 {
@@ -990,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_provision_env_has_no_key),
+        cmocka_unit_test(test_sigkill_mid_tool),
         cmocka_unit_test(test_sigkill_mid_turn),
         cmocka_unit_test(test_no_provider),
         cmocka_unit_test(test_cleanup_workspaces),
