@@ -56,9 +56,10 @@ struct chat_service *chat_service_new(const struct chat_service_config *cfg);
 int chat_service_start(struct chat_service *svc, struct err *e);
 /* Server shutdown, before the threads that run tools are joined: cancels every tool call in
  * progress (its waits end at once) and refuses later ones with ERR_UNAVAILABLE; stops the
- * workers, giving running turns back unfinished (pending: the next start claims them), and
- * waits for their tool threads. */
+ * workers, giving running turns back unfinished (pending: the next start claims them). */
 void chat_service_shutdown(struct chat_service *svc);
+/* Waits for the tool threads of turns given back (a call waiting for an agent ends when the
+ * agent's stream closes: free after the HTTP server stopped), then frees the service. */
 void chat_service_free(struct chat_service *svc);
 
 /* Creates a chat owned by the subject (status waiting). title may be NULL (then "New chat");

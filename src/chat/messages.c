@@ -40,7 +40,9 @@ int chat_post_message(struct chat_service *svc, const struct subject *sub, const
     json_decref(parts);
     out->created_at = time_now_us();
     struct err le = ERR_INIT;
+    pthread_mutex_lock(&svc->publish_mu);
     if (store_chat_post(svc->st, out, CHAT_QUEUE_MAX, queued, &le) < 0) {
+        pthread_mutex_unlock(&svc->publish_mu);
         chat_message_clear(out);
         if (err_is(&le, ERR_CONFLICT)) {
             err_clear(&le);
@@ -61,8 +63,10 @@ int chat_post_message(struct chat_service *svc, const struct subject *sub, const
             chat_clear(&now);
         }
         err_clear(&le);
-        chat_workers_wake(svc);
     }
+    pthread_mutex_unlock(&svc->publish_mu);
+    if (!*queued)
+        chat_workers_wake(svc);
     return 0;
 }
 
@@ -93,13 +97,18 @@ int chat_interrupt(struct chat_service *svc, const struct subject *sub, const ch
         return -1;
     chat_clear(&c);
     enum chat_status was;
-    if (store_chat_interrupt(svc->st, chat_id, time_now_us(), &was, e) < 0)
+    pthread_mutex_lock(&svc->publish_mu);
+    int rc = store_chat_interrupt(svc->st, chat_id, time_now_us(), &was, e);
+    if (rc == 0 && was == CHAT_PENDING) {
+        rc = chat_get(svc, sub, chat_id, out, e);
+        if (rc == 0)
+            chat_publish(svc, out);
+        chat_clear(out);
+    }
+    pthread_mutex_unlock(&svc->publish_mu);
+    if (rc < 0)
         return -1;
     if (was == CHAT_RUNNING)
         chat_workers_interrupt(svc, chat_id); /* at once when this process runs it */
-    if (chat_get(svc, sub, chat_id, out, e) < 0)
-        return -1;
-    if (was == CHAT_PENDING)
-        chat_publish(svc, out);
-    return 0;
+    return chat_get(svc, sub, chat_id, out, e);
 }

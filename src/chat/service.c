@@ -38,6 +38,7 @@ struct chat_service *chat_service_new(const struct chat_service_config *cfg)
     secure_hex(nonce, sizeof nonce - 1);
     str_fmt(svc->worker_id, sizeof svc->worker_id, "%s:%s", svc->replica_id, nonce);
     pthread_mutex_init(&svc->lock, NULL);
+    pthread_mutex_init(&svc->publish_mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -61,6 +62,7 @@ void chat_service_free(struct chat_service *svc)
     assert(!svc->inflight && svc->mutexes.len == 0); /* every caller has stopped */
     map_free(&svc->mutexes, chat_mutex_free);
     pthread_cond_destroy(&svc->wake);
+    pthread_mutex_destroy(&svc->publish_mu);
     pthread_mutex_destroy(&svc->lock);
     free(svc);
 }

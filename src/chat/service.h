@@ -51,6 +51,9 @@ struct chat_service {
     struct chat_loop_config loop; /* strings copied below */
     char replica_id[64];
     char worker_id[CHAT_WORKER_ID_LEN];
+    /* Held from a status change in the store to its event, so that events of one chat are
+     * published in the order of the changes (posts, claims, ends of turns, interrupts). */
+    pthread_mutex_t publish_mu;
     pthread_mutex_t lock; /* guards what follows */
     pthread_cond_t wake;  /* workers: a chat may be claimable; shutdown: batches ended */
     struct map mutexes;   /* chat id -> struct chat_mutex */
@@ -70,9 +73,10 @@ void chat_workspace_mu_put_locked(struct chat_service *svc, const char *chat_id)
 void chat_workers_wake(struct chat_service *svc);
 /* Interrupts the turn of chat_id when this process runs it; false when it does not. */
 bool chat_workers_interrupt(struct chat_service *svc, const char *chat_id);
-/* Stops the workers (running turns are abandoned and released) and waits for them and their
- * tool threads (workers.c). */
+/* Stops the workers (running turns are abandoned and released) and joins them (workers.c). */
 void chat_workers_stop(struct chat_service *svc);
+/* Waits until the tool threads of abandoned turns have ended. */
+void chat_workers_drain(struct chat_service *svc);
 
 /* The tools' data over the store (tool_db.c): arg is st. */
 void chat_tool_db_init(struct tool_db *db, struct store *st);

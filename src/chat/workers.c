@@ -107,7 +107,6 @@ static void run_claimed(struct chat_service *svc, const struct chat *c)
         a.next->prev = &a;
     svc->active = &a;
     pthread_mutex_unlock(&svc->lock);
-    chat_publish(svc, c);
     if (c->attempts > 1)
         log_warn("chat", "chat %s: resuming a turn its previous worker left (claim %d)", c->id,
                  c->attempts);
@@ -145,6 +144,7 @@ static void run_claimed(struct chat_service *svc, const struct chat *c)
     struct err e = ERR_INIT;
     bool requeued = false;
     int rc = 0;
+    pthread_mutex_lock(&svc->publish_mu);
     if (end == CHAT_TURN_ABANDONED || (lost && end != CHAT_TURN_FAILED)) {
         /* Shutdown gives the turn back; a lost lease means another worker has it. */
         rc = store_chat_release(svc->st, c->id, svc->worker_id, &e);
@@ -160,6 +160,7 @@ static void run_claimed(struct chat_service *svc, const struct chat *c)
     err_clear(&e);
     free(error);
     publish_chat(svc, c->id);
+    pthread_mutex_unlock(&svc->publish_mu);
     if (requeued)
         chat_workers_wake(svc);
 }
@@ -175,8 +176,12 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&svc->lock);
         struct chat c;
         struct err e = ERR_INIT;
+        pthread_mutex_lock(&svc->publish_mu);
         int r = store_chat_claim(svc->st, svc->worker_id, svc->replica_id, time_now_us(),
                                  lease_ms(svc), &c, &e);
+        if (r > 0)
+            chat_publish(svc, &c);
+        pthread_mutex_unlock(&svc->publish_mu);
         if (r < 0) {
             log_warn("chat", "claiming a chat: %s", err_msg(&e));
             err_clear(&e);
@@ -288,7 +293,12 @@ void chat_workers_stop(struct chat_service *svc)
     free(svc->threads);
     svc->threads = NULL;
     svc->nthreads = 0;
-    /* Tool threads of abandoned turns were canceled: wait until they are gone. */
+}
+
+void chat_workers_drain(struct chat_service *svc)
+{
+    /* Tool threads of abandoned turns were canceled; one waiting for an agent's answer ends once
+     * the agent's stream is gone (the HTTP server stopped): wait until they all are. */
     pthread_mutex_lock(&svc->lock);
     while (svc->batches > 0)
         pthread_cond_wait(&svc->wake, &svc->lock);

@@ -144,7 +144,11 @@ static char *script(struct ctx *c)
         /* the server is killed while a tool runs */
         "{\"match\": \"M-TOOLKILL\", \"tool_calls\": [{\"id\": \"k1\", \"name\": \"execute\","
         " \"args\": {\"command\": \"sleep 4.5\"}}]},"
-        "{\"match\": \"M-TOOLKILL\", \"text\": \"Picked up after the restart.\"}"
+        "{\"match\": \"M-TOOLKILL\", \"text\": \"Picked up after the restart.\"},"
+        /* the server is stopped while a tool runs */
+        "{\"match\": \"M-TERM\", \"tool_calls\": [{\"id\": \"t1\", \"name\": \"execute\","
+        " \"args\": {\"command\": \"sleep 6.5\"}}]},"
+        "{\"match\": \"M-TERM\", \"text\": \"Back after the stop.\"}"
         "]",
         c->plain);
 }
@@ -945,6 +949,60 @@ static void test_sigkill_mid_turn(void **state)
     json_decref(chat);
 }
 
+/* Polls the chat's agent with a cheap command through the tool endpoint until it answers (the
+ * agent reconnects after a restart of the server). */
+static void wait_agent_reachable(struct ctx *c, const char *token, const char *chat_id)
+{
+    char *path = fmt("/api/experimental/chats/%s/tools/execute", chat_id);
+    bool ok = false;
+    for (int i = 0; i < 600 && !ok; i++) {
+        struct resp r;
+        if (http_req(&c->s, "POST", path, token, "{\"command\": \"true\"}", &r) == 200)
+            ok = json_is_false(json_object_get(r.json, "is_error"));
+        resp_free(&r);
+        if (!ok)
+            usleep(50000);
+    }
+    free(path);
+    if (!ok)
+        fail_msg("the chat's agent never answered");
+}
+
+/* The server is stopped (SIGTERM) while a tool runs: it stops at once, gives the turn back, and
+ * the next start answers the call as cut short and goes on. */
+static void test_sigterm_mid_tool(void **state)
+{
+    struct ctx *c = *state;
+    struct resp r;
+    assert_int_equal(http_req(&c->s, "GET", "/api/v2/users/me/workspace/dev", c->ava, NULL, &r),
+                     200);
+    json_t *chat = new_chat(c, c->ava, jsonx_get_str(r.json, "id", ""));
+    resp_free(&r);
+    const char *id = jsonx_get_str(chat, "id", "");
+    wait_agent_reachable(c, c->ava, id);
+    json_decref(post(c, c->ava, id, "M-TERM wait"));
+    json_decref(wait_messages(c, c->ava, id, 2));
+    for (int i = 0; i < 500 && !sleep_alive("6.5"); i++)
+        usleep(10000);
+    assert_true(sleep_alive("6.5"));
+    int64_t t0 = time_mono_us();
+    server_stop(&c->s); /* asserts a clean exit */
+    assert_true(time_mono_us() - t0 < 4000000);
+    restart_with_llm(c);
+    json_t *done = wait_turn(c, c->ava, id, 30);
+    assert_string_equal(jsonx_get_str(done, "status", ""), "waiting");
+    json_t *msgs = messages(c, c->ava, id);
+    assert_int_equal(json_array_size(msgs), 4);
+    assert_string_equal(jsonx_get_str(part(msgs, 2, 0), "result", ""),
+                        "The server restarted while this tool call ran, so its outcome is "
+                        "unknown. Check the workspace's state before trying again.");
+    assert_json_eq(json_object_get(json_array_get(msgs, 3), "parts"),
+                   "[{\"type\": \"text\", \"text\": \"Back after the stop.\"}]");
+    json_decref(msgs);
+    json_decref(done);
+    json_decref(chat);
+}
+
 /* The server is SIGKILLed while a tool runs: after the restart the call is answered as cut
  * short and the model is asked again. */
 static void test_sigkill_mid_tool(void **state)
@@ -956,6 +1014,7 @@ static void test_sigkill_mid_tool(void **state)
     json_t *chat = new_chat(c, c->ava, jsonx_get_str(r.json, "id", ""));
     resp_free(&r);
     const char *id = jsonx_get_str(chat, "id", "");
+    wait_agent_reachable(c, c->ava, id);
     json_decref(post(c, c->ava, id, "M-TOOLKILL wait"));
     json_decref(wait_messages(c, c->ava, id, 2));
     for (int i = 0; i < 500 && !sleep_alive("4.5"); i++)
@@ -1031,6 +1090,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_provision_env_has_no_key),
+        cmocka_unit_test(test_sigterm_mid_tool),
         cmocka_unit_test(test_sigkill_mid_tool),
         cmocka_unit_test(test_sigkill_mid_turn),
         cmocka_unit_test(test_no_provider),

@@ -328,6 +328,11 @@ static void assert_json(const json_t *v, const char *want)
     json_decref(w);
 }
 
+static const char *role_of(const json_t *conv, size_t i)
+{
+    return jsonx_get_str(json_array_get(conv, i), "role", "");
+}
+
 static enum chat_turn_end run(struct fixture *f, char **error)
 {
     *error = NULL;
@@ -650,6 +655,30 @@ static void test_abandon_stores_nothing_more(void **state)
     json_decref(conv);
 }
 
+static void test_abandon_mid_tool_leaves_the_calls_unanswered(void **state)
+{
+    struct fixture *f = *state;
+    user_says(f, "wait");
+    add_step(f, (struct step){.calls = {{"h", "hang", "{}"}}});
+    struct runner r = {.f = f};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+    struct timespec deadline = time_mono_deadline(5000);
+    pthread_mutex_lock(&tmu);
+    while (hang_in == 0)
+        if (pthread_cond_timedwait(&tcv, &tmu, &deadline) != 0)
+            fail_msg("the tool never started");
+    pthread_mutex_unlock(&tmu);
+    chat_turn_ctl_stop(&f->ctl, CHAT_TURN_ABANDON);
+    pthread_join(th, NULL);
+    assert_int_equal(r.end, CHAT_TURN_ABANDONED);
+    json_t *conv = conversation(f);
+    assert_int_equal(json_array_size(conv), 2); /* the resumed turn answers the call */
+    assert_string_equal(role_of(conv, 1), "assistant");
+    json_decref(conv);
+    wait_released(f);
+}
+
 static void test_resumed_turn_answers_dangling_calls(void **state)
 {
     struct fixture *f = *state;
@@ -801,6 +830,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupt_mid_tool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_while_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abandon_stores_nothing_more, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abandon_mid_tool_leaves_the_calls_unanswered, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_resumed_turn_answers_dangling_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strip_html_comments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_and_system_prompt, setup, teardown),

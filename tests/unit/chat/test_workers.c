@@ -237,7 +237,7 @@ static void test_expired_lease_is_claimed(void **state)
     stop_service(f);
     struct chat c;
     struct err e = ERR_INIT;
-    assert_int_equal(store_chat_claim(f->s.st, "r2:alive", "r2", time_now_us(), 300, &c, &e), 1);
+    assert_int_equal(store_chat_claim(f->s.st, "r2:alive", "r2", time_now_us(), 1500, &c, &e), 1);
     chat_clear(&c);
     start_service(f, 1, "r1");
     usleep(100000);
@@ -270,7 +270,7 @@ static void test_interrupt_pending_and_running(void **state)
     fx_check(chat_interrupt(f->svc, &f->sub, id, &c, &e), &e);
     chat_clear(&c);
     wait_status(f, id, CHAT_WAITING);
-    assert_true(time_mono_us() - t0 < 1000000);
+    assert_true(time_mono_us() - t0 < 3000000); /* at once, not at a heartbeat or poll */
     /* Someone else's chat is not found. */
     struct subject bob = {.kind = SUBJECT_USER};
     str_copy(bob.user_id, sizeof bob.user_id, f->s.admin_id);
