@@ -279,6 +279,25 @@ static void test_interrupt_pending_and_running(void **state)
     err_clear(&e);
 }
 
+/* An interrupt requested in the store (by another server process) reaches the turn with the next
+ * heartbeat. */
+static void test_interrupt_through_the_store(void **state)
+{
+    struct fixture *f = *state;
+    f->m.block = true;
+    start_service(f, 1, "r1");
+    char id[UUID_STR_LEN];
+    new_chat(f, id);
+    post(f, id, "hello");
+    wait_blocked(f);
+    enum chat_status was;
+    struct err e = ERR_INIT;
+    fx_check(store_chat_interrupt(f->s.st, id, time_now_us(), &was, &e), &e);
+    assert_int_equal(was, CHAT_RUNNING);
+    wait_status(f, id, CHAT_WAITING);
+    assert_int_equal(message_count(f, id), 1);
+}
+
 static void test_shutdown_gives_the_turn_back(void **state)
 {
     struct fixture *f = *state;
@@ -367,6 +386,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_claims_own_replicas_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_lease_is_claimed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_pending_and_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interrupt_through_the_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_gives_the_turn_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queued_messages_start_the_next_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_messages, setup, teardown),
