@@ -421,6 +421,14 @@ static int model_step(const struct chat_turn *t, const struct chat_loop_limits *
         return -1;
     bool calls = reply->ncalls > 0;
     json_t *parts = reply_parts(reply, calls);
+    if (json_array_size(parts) == 0 &&
+        (reply->stop == LLM_STOP_MAX || reply->stop == LLM_STOP_REFUSAL)) {
+        json_decref(parts);
+        *error = xstrdup(reply->stop == LLM_STOP_MAX
+                             ? "The model reached its output token limit before it answered."
+                             : "The model refused to answer.");
+        return -1;
+    }
     if (json_array_size(parts) == 0)
         json_decref(parts);
     else if (turn_store(t, CHAT_ROLE_ASSISTANT, parts, error) < 0)

@@ -27,7 +27,8 @@ struct step {
     const char *calls[MAX_CALLS][3]; /* id, name, args */
     int fail_status;                 /* > 0: the call fails with this status */
     bool retryable;
-    bool block; /* delivers text, then waits until canceled */
+    bool block;         /* delivers text, then waits until canceled */
+    enum llm_stop stop; /* LLM_STOP_NONE: from the calls */
 };
 
 struct provider {
@@ -90,7 +91,7 @@ static int fake_stream(struct llm_provider *lp, const struct llm_request *req,
         }
         out->ncalls = nc;
     }
-    out->stop = nc ? LLM_STOP_TOOLS : LLM_STOP_END;
+    out->stop = s->stop != LLM_STOP_NONE ? s->stop : nc ? LLM_STOP_TOOLS : LLM_STOP_END;
     out->complete = true;
     return 0;
 }
@@ -514,6 +515,27 @@ static void test_permanent_failure_is_not_retried(void **state)
     assert_int_equal(provider_calls(&f->prov), 1);
 }
 
+static void test_empty_replies(void **state)
+{
+    struct fixture *f = *state;
+    user_says(f, "go");
+    add_step(f, (struct step){.stop = LLM_STOP_MAX});
+    char *error;
+    assert_int_equal(run(f, &error), CHAT_TURN_FAILED);
+    assert_string_equal(error, "The model reached its output token limit before it answered.");
+    free(error);
+    add_step(f, (struct step){.stop = LLM_STOP_REFUSAL});
+    assert_int_equal(run(f, &error), CHAT_TURN_FAILED);
+    assert_string_equal(error, "The model refused to answer.");
+    free(error);
+    /* An empty reply that simply ends is the end of the turn, with nothing stored. */
+    add_step(f, (struct step){.stop = LLM_STOP_END});
+    assert_int_equal(run(f, &error), CHAT_TURN_DONE);
+    json_t *conv = conversation(f);
+    assert_int_equal(json_array_size(conv), 1);
+    json_decref(conv);
+}
+
 static void test_no_provider(void **state)
 {
     struct fixture *f = *state;
@@ -826,6 +848,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retries_then_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permanent_failure_is_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_provider, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_replies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_step_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_mid_tool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_while_streaming, setup, teardown),
