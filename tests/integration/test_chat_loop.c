@@ -148,7 +148,11 @@ static char *script(struct ctx *c)
         /* the server is stopped while a tool runs */
         "{\"match\": \"M-TERM\", \"tool_calls\": [{\"id\": \"t1\", \"name\": \"execute\","
         " \"args\": {\"command\": \"sleep 6.5\"}}]},"
-        "{\"match\": \"M-TERM\", \"text\": \"Back after the stop.\"}"
+        "{\"match\": \"M-TERM\", \"text\": \"Back after the stop.\"},"
+        /* the same loop over the Anthropic Messages API */
+        "{\"match\": \"M-ANTH\", \"tool_calls\": [{\"id\": \"toolu_1\", \"name\":"
+        " \"list_templates\", \"args\": {}}]},"
+        "{\"match\": \"M-ANTH\", \"text\": \"Listed them.\"}"
         "]",
         c->plain);
 }
@@ -1041,6 +1045,40 @@ static void test_sigkill_mid_tool(void **state)
     json_decref(chat);
 }
 
+static void test_anthropic(void **state)
+{
+    struct ctx *c = *state;
+    server_stop(&c->s);
+    const char *extra[] = {"--listen",       c->listen,     "--llm-provider",
+                           "anthropic",      "--llm-model", "fake-claude",
+                           "--llm-base-url", c->fake_url,   NULL};
+    server_restart(&c->s, extra);
+    json_t *chat = new_chat(c, c->ben, NULL);
+    const char *id = jsonx_get_str(chat, "id", "");
+    json_decref(post(c, c->ben, id, "M-ANTH list them"));
+    json_t *done = wait_turn(c, c->ben, id, 30);
+    assert_string_equal(jsonx_get_str(done, "status", ""), "waiting");
+    json_t *msgs = messages(c, c->ben, id);
+    assert_int_equal(json_array_size(msgs), 4);
+    assert_string_equal(jsonx_get_str(part(msgs, 2, 0), "tool_call_id", ""), "toolu_1");
+    assert_true(json_is_false(json_object_get(part(msgs, 2, 0), "is_error")));
+    json_t *reqs = requests(c, "M-ANTH");
+    assert_int_equal(json_array_size(reqs), 2);
+    const json_t *r1 = json_array_get(reqs, 1);
+    assert_string_equal(jsonx_get_str(r1, "model", ""), "fake-claude");
+    assert_non_null(strstr(jsonx_get_str(r1, "system", ""), "No workspace is attached"));
+    const json_t *rm = json_object_get(r1, "messages");
+    const json_t *last = json_array_get(rm, json_array_size(rm) - 1);
+    assert_string_equal(jsonx_get_str(last, "role", ""), "user");
+    const json_t *block = json_array_get(json_object_get(last, "content"), 0);
+    assert_string_equal(jsonx_get_str(block, "type", ""), "tool_result");
+    assert_string_equal(jsonx_get_str(block, "tool_use_id", ""), "toolu_1");
+    json_decref(reqs);
+    json_decref(msgs);
+    json_decref(done);
+    json_decref(chat);
+}
+
 /* Without a provider the chat says so. */
 static void test_no_provider(void **state)
 {
@@ -1093,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_mid_tool),
         cmocka_unit_test(test_sigkill_mid_tool),
         cmocka_unit_test(test_sigkill_mid_turn),
+        cmocka_unit_test(test_anthropic),
         cmocka_unit_test(test_no_provider),
         cmocka_unit_test(test_cleanup_workspaces),
     };
