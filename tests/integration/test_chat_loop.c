@@ -126,6 +126,9 @@ static char *script(struct ctx *c)
         " {\"id\": \"b2\", \"name\": \"execute\", \"args\": \"{\\\"command\\\": \"},"
         " {\"id\": \"b3\", \"name\": \"execute\", \"args\": {\"command\": 42}}]},"
         "{\"match\": \"M-BAD\", \"text\": \"Sorry about that.\"},"
+        /* a stream event that is not JSON, then a good answer */
+        "{\"match\": \"M-RAW\", \"raw\": [\"data: {not json\\n\\n\"]},"
+        "{\"match\": \"M-RAW\", \"text\": \"Recovered.\"},"
         /* interrupt while a tool runs */
         "{\"match\": \"M-INTERRUPT\", \"tool_calls\": [{\"id\": \"i1\", \"name\": \"execute\","
         " \"args\": {\"command\": \"sleep 7.5\"}}]},"
@@ -672,6 +675,33 @@ static void test_bad_tool_calls_reach_the_model_as_errors(void **state)
     json_decref(chat);
 }
 
+/* A provider answer that is not valid JSON ends the turn with a clear error; the chat takes the
+ * next message. */
+static void test_provider_answer_not_json(void **state)
+{
+    struct ctx *c = *state;
+    json_t *chat = new_chat(c, c->ben, NULL);
+    const char *id = jsonx_get_str(chat, "id", "");
+    json_decref(post(c, c->ben, id, "M-RAW hello"));
+    json_t *done = wait_turn(c, c->ben, id, 30);
+    assert_string_equal(jsonx_get_str(done, "status", ""), "error");
+    const char *err = jsonx_get_str(done, "last_error", "");
+    assert_string_equal(err, "the LLM provider sent a stream event that is not a JSON object "
+                             "(string or '}' expected near 'not')");
+    json_decref(done);
+    json_decref(post(c, c->ben, id, "try again"));
+    done = wait_turn(c, c->ben, id, 30);
+    assert_string_equal(jsonx_get_str(done, "status", ""), "waiting");
+    assert_true(json_is_null(json_object_get(done, "last_error")));
+    json_t *msgs = messages(c, c->ben, id);
+    assert_int_equal(json_array_size(msgs), 3);
+    assert_json_eq(json_object_get(json_array_get(msgs, 2), "parts"),
+                   "[{\"type\": \"text\", \"text\": \"Recovered.\"}]");
+    json_decref(msgs);
+    json_decref(done);
+    json_decref(chat);
+}
+
 static void test_interrupt_mid_tool(void **state)
 {
     struct ctx *c = *state;
@@ -1123,6 +1153,7 @@ int main(void)
         cmocka_unit_test(test_rate_limited_then_answers),
         cmocka_unit_test(test_provider_down_ends_in_error),
         cmocka_unit_test(test_bad_tool_calls_reach_the_model_as_errors),
+        cmocka_unit_test(test_provider_answer_not_json),
         cmocka_unit_test(test_interrupt_mid_tool),
         cmocka_unit_test(test_queue_limit_and_interrupt),
         cmocka_unit_test(test_bad_input),
