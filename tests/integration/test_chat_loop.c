@@ -1109,6 +1109,30 @@ static void test_anthropic(void **state)
     json_decref(chat);
 }
 
+/* A provider nobody answers at: retried, then the chat ends in error saying so. */
+static void test_provider_unreachable(void **state)
+{
+    struct ctx *c = *state;
+    server_stop(&c->s);
+    char *url = fmt("http://127.0.0.1:%d/v1", free_port());
+    const char *extra[] = {
+        "--listen", c->listen, "--llm-model", "m", "--llm-base-url", url, "--chat-model-attempts",
+        "2",        NULL};
+    server_restart(&c->s, extra);
+    json_t *chat = new_chat(c, c->ben, NULL);
+    const char *id = jsonx_get_str(chat, "id", "");
+    json_decref(post(c, c->ben, id, "is anyone there?"));
+    json_t *done = wait_turn(c, c->ben, id, 30);
+    assert_string_equal(jsonx_get_str(done, "status", ""), "error");
+    const char *err = jsonx_get_str(done, "last_error", "");
+    if (!str_has_prefix(err, "cannot reach the LLM provider: ") ||
+        !str_has_suffix(err, " (gave up after 2 attempts)"))
+        fail_msg("last_error: %s", err);
+    json_decref(done);
+    json_decref(chat);
+    free(url);
+}
+
 /* Without a provider the chat says so. */
 static void test_no_provider(void **state)
 {
@@ -1163,6 +1187,7 @@ int main(void)
         cmocka_unit_test(test_sigkill_mid_tool),
         cmocka_unit_test(test_sigkill_mid_turn),
         cmocka_unit_test(test_anthropic),
+        cmocka_unit_test(test_provider_unreachable),
         cmocka_unit_test(test_no_provider),
         cmocka_unit_test(test_cleanup_workspaces),
     };
