@@ -58,7 +58,8 @@ void chat_service_free(struct chat_service *svc)
 {
     if (!svc)
         return;
-    chat_workers_stop(svc);                          /* when shutdown was skipped */
+    chat_workers_stop(svc); /* when shutdown was skipped */
+    chat_workers_drain(svc);
     assert(!svc->inflight && svc->mutexes.len == 0); /* every caller has stopped */
     map_free(&svc->mutexes, chat_mutex_free);
     pthread_cond_destroy(&svc->wake);
