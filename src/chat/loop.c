@@ -470,9 +470,10 @@ enum chat_turn_end chat_turn_run(const struct chat_turn *t, char **error)
         if (r == 1) {
             json_t *results = NULL;
             r = chat_turn_run_tools(t, &lim, reply.calls, reply.ncalls, &results);
-            if (r == -2 && chat_turn_ctl_state(t->ctl) == CHAT_TURN_ABANDON)
+            if (chat_turn_ctl_state(t->ctl) == CHAT_TURN_ABANDON) {
                 json_decref(results); /* whoever resumes the turn answers the calls */
-            else if (turn_store(t, CHAT_ROLE_TOOL, results, error) < 0)
+                r = -2;
+            } else if (turn_store(t, CHAT_ROLE_TOOL, results, error) < 0)
                 r = -1;
             else if (r == 0)
                 r = 1; /* next step */
