@@ -116,6 +116,10 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
         return err_set(e, ERR_BAD_REQUEST, "--chat-workers must be between 0 and 256");
     if (server_llm_key(cfg, e) < 0)
         return -1;
+    struct llm_provider *llm;
+    if (server_llm_provider(cfg, &llm, e) < 0) /* a bad LLM setting is a bad flag */
+        return -1;
+    llm_provider_free(llm);
     if (!cfg->data_dir) {
         const char *xdg = getenv("XDG_DATA_HOME");
         const char *home = getenv("HOME");
@@ -197,11 +201,8 @@ int server_llm_provider(const struct server_config *cfg, struct llm_provider **o
     *out = NULL;
     bool any = (cfg->llm_provider && *cfg->llm_provider) || (cfg->llm_model && *cfg->llm_model) ||
                (cfg->llm_base_url && *cfg->llm_base_url);
-    if (!any) {
-        log_info("server", "no LLM provider configured (--llm-provider, --llm-model): chats "
-                           "will answer with an error");
+    if (!any)
         return 0;
-    }
     struct llm_config lc = {
         .provider = cfg->llm_provider,
         .base_url = cfg->llm_base_url,
@@ -211,11 +212,10 @@ int server_llm_provider(const struct server_config *cfg, struct llm_provider **o
     struct err le = ERR_INIT;
     *out = llm_provider_new(&lc, &le);
     if (!*out) {
-        err_set(e, ERR_BAD_REQUEST, "LLM provider: %s", err_msg(&le));
+        err_set(e, ERR_BAD_REQUEST, "%s", err_msg(&le));
         err_clear(&le);
         return -1;
     }
-    log_info("server", "chat model: %s (%s)", cfg->llm_model ? cfg->llm_model : "", (*out)->name);
     return 0;
 }
 
@@ -295,6 +295,10 @@ int server_run(struct server_config *cfg)
     ac = agentconn_new(st, ps, &acc);
     if (server_llm_provider(cfg, &llm, &e) < 0)
         goto out;
+    if (llm)
+        log_info("server", "chat model: %s (%s)", cfg->llm_model, llm->name);
+    else
+        log_info("server", "no LLM provider configured (--llm-model): chats answer with an error");
     struct chat_service_config ccfg = {.st = st, .ps = ps, .ac = ac};
     ccfg.loop = (struct chat_loop_config){.provider = llm,
                                           .workers = cfg->chat_workers,

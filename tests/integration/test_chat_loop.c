@@ -860,6 +860,23 @@ static void test_bad_input(void **state)
         resp_free(&r);
         free(paths[i]);
     }
+    /* Bad model settings stop the server at start, naming what is wrong. */
+    char *dd = fmt("%s/other-data", c->s.dir);
+    const char *bad_provider[] = {"server", "--data-dir",  dd,  "--llm-provider",
+                                  "gemini", "--llm-model", "x", NULL};
+    char *out, *errtext;
+    assert_int_equal(run_cli(&c->s, NULL, NULL, bad_provider, &out, &errtext), 2);
+    assert_string_equal(errtext, "berth server: unknown LLM provider \"gemini\": use \"openai\" "
+                                 "(OpenAI-compatible servers) or \"anthropic\"\n");
+    free(out);
+    free(errtext);
+    const char *no_model[] = {"server", "--data-dir", dd, "--llm-base-url", "http://x/v1", NULL};
+    assert_int_equal(run_cli(&c->s, NULL, NULL, no_model, &out, &errtext), 2);
+    assert_string_equal(errtext,
+                        "berth server: no LLM model: set BERTH_LLM_MODEL or --llm-model\n");
+    free(out);
+    free(errtext);
+    free(dd);
     char *bad = fmt("/api/experimental/chats/%s/messages?after_id=-1", id);
     assert_int_equal(http_req(&c->s, "GET", bad, c->ben, NULL, &r), 400);
     resp_free(&r);
