@@ -215,6 +215,12 @@ int api_decode_chat_create(const json_t *body, struct chat_create_req *out, stru
     return 0;
 }
 
+int api_decode_chat_message(const json_t *body, const char **content, struct err *e)
+{
+    *content = NULL;
+    return jsonx_string(body, "content", JSONX_REQUIRED, 0, content, e);
+}
+
 json_t *api_decode_tool_args(const char *body, size_t len, struct err *e)
 {
     size_t i = 0;

@@ -55,6 +55,9 @@ struct chat_create_req {
 
 /* POST /api/experimental/chats: {"title"?, "workspace_id"?}. */
 int api_decode_chat_create(const json_t *body, struct chat_create_req *out, struct err *e);
+/* POST /api/experimental/chats/{id}/messages: {"content": "..."} (required, a string; its
+ * length and emptiness are the chat service's to check). *content is borrowed from body. */
+int api_decode_chat_message(const json_t *body, const char **content, struct err *e);
 /* The body of POST /api/experimental/chats/{id}/tools/{name}: the tool's arguments object. An
  * empty (or all-whitespace) body is {}. New reference, or NULL with ERR_BAD_REQUEST when the
  * body is not a JSON object. */

@@ -4,6 +4,7 @@
 #include "base/json.h"
 #include "base/map.h"
 #include "base/mem.h"
+#include "base/secure.h"
 #include "base/str.h"
 #include "base/times.h"
 #include "base/uuid.h"
@@ -14,29 +15,6 @@
 
 #define CHAT_TITLE_DEFAULT "New chat"
 #define CHAT_TITLE_MAX     256 /* characters */
-
-/* A chat's workspace lock, shared by the calls acting for the chat at the moment. */
-struct chat_mutex {
-    pthread_mutex_t mu; /* first: callers hold a pointer to it */
-    int refs;
-};
-
-/* A tool call in progress, so that shutdown can cancel it. Lives on the caller's stack. */
-struct inflight {
-    struct tool_cancel *cancel;
-    struct inflight *prev, *next;
-};
-
-struct chat_service {
-    struct store *st;
-    struct pubsub *ps;
-    struct chat_env_deps deps;
-    struct tool_env env;
-    pthread_mutex_t lock; /* guards what follows */
-    struct map mutexes;   /* chat id -> struct chat_mutex */
-    struct inflight *inflight;
-    bool closing;
-};
 
 static void on_chat_updated(void *arg, const struct chat *c)
 {
@@ -52,7 +30,20 @@ struct chat_service *chat_service_new(const struct chat_service_config *cfg)
     chat_env_init(&svc->env, &svc->deps, &cfg->waits);
     svc->env.on_chat_updated = on_chat_updated;
     svc->env.on_chat_updated_arg = svc;
+    svc->loop = cfg->loop;
+    str_copy(svc->replica_id, sizeof svc->replica_id,
+             cfg->loop.replica_id && *cfg->loop.replica_id ? cfg->loop.replica_id : "local");
+    svc->loop.replica_id = svc->replica_id;
+    char nonce[17];
+    secure_hex(nonce, sizeof nonce - 1);
+    str_fmt(svc->worker_id, sizeof svc->worker_id, "%s:%s", svc->replica_id, nonce);
     pthread_mutex_init(&svc->lock, NULL);
+    pthread_mutex_init(&svc->publish_mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&svc->wake, &attr);
+    pthread_condattr_destroy(&attr);
     return svc;
 }
 
@@ -67,8 +58,12 @@ void chat_service_free(struct chat_service *svc)
 {
     if (!svc)
         return;
+    chat_workers_stop(svc); /* when shutdown was skipped */
+    chat_workers_drain(svc);
     assert(!svc->inflight && svc->mutexes.len == 0); /* every caller has stopped */
     map_free(&svc->mutexes, chat_mutex_free);
+    pthread_cond_destroy(&svc->wake);
+    pthread_mutex_destroy(&svc->publish_mu);
     pthread_mutex_destroy(&svc->lock);
     free(svc);
 }
@@ -80,11 +75,12 @@ void chat_service_shutdown(struct chat_service *svc)
     for (struct inflight *n = svc->inflight; n; n = n->next)
         tool_cancel_trigger(n->cancel);
     pthread_mutex_unlock(&svc->lock);
+    chat_workers_stop(svc);
 }
 
 /* ---- the per-chat workspace locks ---- */
 
-static pthread_mutex_t *mu_get_locked(struct chat_service *svc, const char *chat_id)
+pthread_mutex_t *chat_workspace_mu_get_locked(struct chat_service *svc, const char *chat_id)
 {
     struct chat_mutex *m = map_get(&svc->mutexes, chat_id);
     if (!m) {
@@ -96,7 +92,7 @@ static pthread_mutex_t *mu_get_locked(struct chat_service *svc, const char *chat
     return &m->mu;
 }
 
-static void mu_put_locked(struct chat_service *svc, const char *chat_id)
+void chat_workspace_mu_put_locked(struct chat_service *svc, const char *chat_id)
 {
     struct chat_mutex *m = map_get(&svc->mutexes, chat_id);
     assert(m && m->refs > 0);
@@ -107,7 +103,7 @@ static void mu_put_locked(struct chat_service *svc, const char *chat_id)
 pthread_mutex_t *chat_workspace_mu_get(struct chat_service *svc, const char *chat_id)
 {
     pthread_mutex_lock(&svc->lock);
-    pthread_mutex_t *mu = mu_get_locked(svc, chat_id);
+    pthread_mutex_t *mu = chat_workspace_mu_get_locked(svc, chat_id);
     pthread_mutex_unlock(&svc->lock);
     return mu;
 }
@@ -115,7 +111,7 @@ pthread_mutex_t *chat_workspace_mu_get(struct chat_service *svc, const char *cha
 void chat_workspace_mu_put(struct chat_service *svc, const char *chat_id)
 {
     pthread_mutex_lock(&svc->lock);
-    mu_put_locked(svc, chat_id);
+    chat_workspace_mu_put_locked(svc, chat_id);
     pthread_mutex_unlock(&svc->lock);
 }
 
@@ -274,6 +270,9 @@ json_t *chat_to_json(const struct chat *c)
     json_object_set_new(o, "agent_id", id_json(c->agent_id));
     json_object_set_new(o, "created_at", jsonx_time(c->created_at));
     json_object_set_new(o, "updated_at", jsonx_time(c->updated_at));
+    json_object_set_new(o, "last_error",
+                        c->status == CHAT_ERROR && c->last_error ? text_json(c->last_error)
+                                                                 : json_null());
     return o;
 }
 
@@ -285,6 +284,7 @@ void chat_publish(struct chat_service *svc, const struct chat *c)
     char *payload = jsonx_dump(ev);
     json_decref(ev);
     pubsub_publishf(svc->ps, payload, "chat:owner:%s", c->owner_id);
+    pubsub_publishf(svc->ps, payload, "chat:%s", c->id);
     free(payload);
 }
 
@@ -329,7 +329,7 @@ int chat_run_tool(struct chat_service *svc, const struct subject *sub, const cha
     if (node.next)
         node.next->prev = &node;
     svc->inflight = &node;
-    pthread_mutex_t *mu = mu_get_locked(svc, c.id);
+    pthread_mutex_t *mu = chat_workspace_mu_get_locked(svc, c.id);
     pthread_mutex_unlock(&svc->lock);
 
     struct tool_call call = {
@@ -350,7 +350,7 @@ int chat_run_tool(struct chat_service *svc, const struct subject *sub, const cha
         svc->inflight = node.next;
     if (node.next)
         node.next->prev = node.prev;
-    mu_put_locked(svc, c.id);
+    chat_workspace_mu_put_locked(svc, c.id);
     pthread_mutex_unlock(&svc->lock);
     if (owned)
         tool_cancel_destroy(&own);

@@ -44,6 +44,11 @@ static const char *usage =
     "  templates promote N V  make version V the active version\n"
     "  templates archive N V  archive a version (unarchive to undo)\n"
     "\n"
+    "Chats:\n"
+    "  chat new [-w NAME]     start a chat with the server's model (about a workspace)\n"
+    "  chat send CHAT TEXT    send a message; streams the reply and tool activity\n"
+    "  chat list|show CHAT    list your chats, or show one with its messages\n"
+    "\n"
     "Other:\n"
     "  backup                 copy the server's database while it runs (owners)\n"
     "  version                print the version\n"
@@ -72,6 +77,7 @@ static const struct command commands[] = {
     {"show", cmd_show},      {"logs", cmd_logs},
     {"exec", cmd_exec},      {"version", cmd_version},
     {"backup", cmd_backup},  {"mcp", cmd_mcp},
+    {"chat", cmd_chat},
 };
 
 int cli_main(int argc, char **argv)

@@ -69,5 +69,6 @@ int cmd_logs(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif

@@ -6,9 +6,11 @@
 #include "base/flags.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/secure.h"
 #include "base/str.h"
 #include "build/build.h"
 #include "chat/chat.h"
+#include "chat/provider.h"
 #include "http/http.h"
 #include "identity/identity.h"
 #include "mcp/mcp.h"
@@ -22,6 +24,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,8 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->http_loops = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
     cfg->http_workers = 16;
+    cfg->chat_workers = 4;
+    cfg->chat_model_attempts = 6;
     bool help = false;
     const struct flag flags[] = {
         {"listen", 0, FLAG_STRING, &cfg->listen, "BERTH_LISTEN", "HOST:PORT",
@@ -68,6 +73,21 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
          "debug, info, warn or error (default info)"},
         {"log-format", 0, FLAG_STRING, &cfg->log_format, "BERTH_LOG_FORMAT", "FORMAT",
          "text or json (default text)"},
+        {"llm-provider", 0, FLAG_STRING, &cfg->llm_provider, "BERTH_LLM_PROVIDER", "NAME",
+         "the chat loop's model API: openai (Chat Completions; also vLLM, Ollama, llama.cpp, "
+         "OpenRouter) or anthropic (default openai once a model is set)"},
+        {"llm-base-url", 0, FLAG_STRING, &cfg->llm_base_url, "BERTH_LLM_BASE_URL", "URL",
+         "the provider's API base, ending in /v1 (default: the provider's public API)"},
+        {"llm-model", 0, FLAG_STRING, &cfg->llm_model, "BERTH_LLM_MODEL", "NAME",
+         "the model chats use (required for chats to get answers)"},
+        {"llm-api-key-file", 0, FLAG_STRING, &cfg->llm_api_key_file, "BERTH_LLM_API_KEY_FILE",
+         "FILE",
+         "a file holding the provider's API key (else $BERTH_LLM_API_KEY; never a flag, "
+         "so it stays out of process listings)"},
+        {"chat-workers", 0, FLAG_INT, &cfg->chat_workers, "BERTH_CHAT_WORKERS", "N",
+         "threads running chat turns (default 4)"},
+        {"chat-model-attempts", 0, FLAG_INT, &cfg->chat_model_attempts, "BERTH_CHAT_MODEL_ATTEMPTS",
+         "N", "tries of one model call when the provider fails transiently (default 6)"},
         {"help", 'h', FLAG_BOOL, &help, NULL, NULL, "show this help"},
     };
     size_t nflags = sizeof flags / sizeof flags[0];
@@ -91,6 +111,16 @@ int server_config_parse(struct server_config *cfg, int argc, char **argv, struct
         return err_set(e, ERR_BAD_REQUEST, "--http-loops must be between 1 and 64");
     if (cfg->http_workers < 1 || cfg->http_workers > 1024)
         return err_set(e, ERR_BAD_REQUEST, "--http-workers must be between 1 and 1024");
+    if (cfg->chat_model_attempts < 1 || cfg->chat_model_attempts > 100)
+        return err_set(e, ERR_BAD_REQUEST, "--chat-model-attempts must be between 1 and 100");
+    if (cfg->chat_workers < 0 || cfg->chat_workers > 256)
+        return err_set(e, ERR_BAD_REQUEST, "--chat-workers must be between 0 and 256");
+    if (server_llm_key(cfg, e) < 0)
+        return -1;
+    struct llm_provider *llm;
+    if (server_llm_provider(cfg, &llm, e) < 0) /* a bad LLM setting is a bad flag */
+        return -1;
+    llm_provider_free(llm);
     if (!cfg->data_dir) {
         const char *xdg = getenv("XDG_DATA_HOME");
         const char *home = getenv("HOME");
@@ -120,7 +150,74 @@ void server_config_free(struct server_config *cfg)
     free(cfg->postgres_url);
     free(cfg->log_level);
     free(cfg->log_format);
+    free(cfg->llm_provider);
+    free(cfg->llm_base_url);
+    free(cfg->llm_model);
+    free(cfg->llm_api_key_file);
+    if (cfg->llm_api_key) {
+        sodium_memzero(cfg->llm_api_key, strlen(cfg->llm_api_key));
+        free(cfg->llm_api_key);
+    }
     memset(cfg, 0, sizeof *cfg);
+}
+
+int server_llm_key(struct server_config *cfg, struct err *e)
+{
+    /* Out of the environment at once: nothing started later inherits it. */
+    char *env = getenv("BERTH_LLM_API_KEY");
+    char *key = env && *env ? xstrdup(env) : NULL;
+    if (env) {
+        sodium_memzero(env, strlen(env)); /* the copy environ points at */
+        unsetenv("BERTH_LLM_API_KEY");
+    }
+    if (cfg->llm_api_key_file && *cfg->llm_api_key_file) {
+        if (key) {
+            sodium_memzero(key, strlen(key));
+            free(key);
+        }
+        FILE *fp = fopen(cfg->llm_api_key_file, "r");
+        if (!fp)
+            return err_set(e, ERR_BAD_REQUEST, "--llm-api-key-file: cannot open %s: %s",
+                           cfg->llm_api_key_file, strerror(errno));
+        char buf[4097];
+        size_t n = fread(buf, 1, sizeof buf - 1, fp);
+        fclose(fp);
+        if (n == sizeof buf - 1) {
+            sodium_memzero(buf, sizeof buf);
+            return err_set(e, ERR_BAD_REQUEST, "--llm-api-key-file: %s is over 4096 bytes",
+                           cfg->llm_api_key_file);
+        }
+        buf[n] = '\0';
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+            buf[--n] = '\0';
+        key = n ? xstrdup(buf) : NULL;
+        sodium_memzero(buf, sizeof buf);
+    }
+    cfg->llm_api_key = key;
+    return 0;
+}
+
+int server_llm_provider(const struct server_config *cfg, struct llm_provider **out, struct err *e)
+{
+    *out = NULL;
+    bool any = (cfg->llm_provider && *cfg->llm_provider) || (cfg->llm_model && *cfg->llm_model) ||
+               (cfg->llm_base_url && *cfg->llm_base_url);
+    if (!any)
+        return 0;
+    struct llm_config lc = {
+        .provider = cfg->llm_provider,
+        .base_url = cfg->llm_base_url,
+        .model = cfg->llm_model,
+        .api_key = cfg->llm_api_key,
+    };
+    struct err le = ERR_INIT;
+    *out = llm_provider_new(&lc, &le);
+    if (!*out) {
+        err_set(e, ERR_BAD_REQUEST, "%s", err_msg(&le));
+        err_clear(&le);
+        return -1;
+    }
+    return 0;
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -166,6 +263,7 @@ int server_run(struct server_config *cfg)
     struct agentconn *ac = NULL;
     struct chat_service *chats = NULL;
     struct mcp_server *mcp = NULL;
+    struct llm_provider *llm = NULL;
     struct http_server *http = NULL;
     char *access_url = NULL, *agent_url = NULL;
     struct build_runner runner;
@@ -197,7 +295,17 @@ int server_run(struct server_config *cfg)
     id = identity_new(st, NULL);
     struct agentconn_config acc = {.replica_id = dirs.replica_id};
     ac = agentconn_new(st, ps, &acc);
+    if (server_llm_provider(cfg, &llm, &e) < 0)
+        goto out;
+    if (llm)
+        log_info("server", "chat model: %s (%s)", cfg->llm_model, llm->name);
+    else
+        log_info("server", "no LLM provider configured (--llm-model): chats answer with an error");
     struct chat_service_config ccfg = {.st = st, .ps = ps, .ac = ac};
+    ccfg.loop = (struct chat_loop_config){.provider = llm,
+                                          .workers = cfg->chat_workers,
+                                          .replica_id = dirs.replica_id,
+                                          .limits = {.max_attempts = cfg->chat_model_attempts}};
     chats = chat_service_new(&ccfg);
     struct mcp_config mcfg = {.version = BERTH_VERSION};
     mcp_backend_chat(&mcfg.backend, chats);
@@ -251,6 +359,8 @@ int server_run(struct server_config *cfg)
     if (!prov)
         goto out;
 
+    if (chat_service_start(chats, &e) < 0)
+        goto out;
     if (cfg->dev && server_dev_bootstrap(st, ps, id, dirs.data_dir, access_url, &e) < 0)
         goto out;
     log_info("server", "listening on http://%s (access URL %s, data dir %s)",
@@ -279,6 +389,7 @@ out:
     http_server_free(http);
     mcp_server_free(mcp); /* after the HTTP server: its streams held the last calls */
     chat_service_free(chats);
+    llm_provider_free(llm);
     agentconn_free(ac);
     identity_free(id);
     pubsub_free(ps);

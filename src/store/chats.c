@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHAT_COLS                                                                                  \
+#define CHAT_COLS STORE_CHAT_COLS_P("")
+#define CHAT_INSERT_COLS                                                                           \
     "id, owner_id, title, status, workspace_id, build_id, agent_id, created_at, updated_at"
 
 static const char *const status_names[] = {"waiting", "pending", "running", "error"};
@@ -31,6 +32,7 @@ int chat_status_parse(const char *s, enum chat_status *out)
 void chat_clear(struct chat *c)
 {
     free(c->title);
+    free(c->last_error);
     memset(c, 0, sizeof *c);
 }
 
@@ -40,7 +42,7 @@ static const char *id_or_null(const char *id)
     return id && *id ? id : NULL;
 }
 
-static void chat_read(struct db_q *q, struct chat *c)
+void store_chat_read(struct db_q *q, struct chat *c)
 {
     memset(c, 0, sizeof *c);
     db_col_copy(q, 0, c->id, sizeof c->id);
@@ -52,13 +54,16 @@ static void chat_read(struct db_q *q, struct chat *c)
     db_col_copy(q, 6, c->agent_id, sizeof c->agent_id);
     c->created_at = db_col_int(q, 7);
     c->updated_at = db_col_int(q, 8);
+    c->last_error = db_col_null(q, 9) ? NULL : db_col_dup(q, 9);
+    c->attempts = (int)db_col_int(q, 10);
 }
 
 int store_chat_insert(struct store *st, const struct chat *c, struct err *e)
 {
     struct db_q q;
     if (db_query(&q, st,
-                 "INSERT INTO chats (" CHAT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 "INSERT INTO chats (" CHAT_INSERT_COLS
+                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                  e) < 0)
         return -1;
     db_bind_text(&q, 1, c->id);
@@ -81,7 +86,7 @@ int store_chat_get(struct store *st, const char *id, struct chat *out, struct er
     db_bind_text(&q, 1, id);
     if (db_one(&q, "chat", e) < 0)
         return -1;
-    chat_read(&q, out);
+    store_chat_read(&q, out);
     db_end(&q);
     return 0;
 }
@@ -99,7 +104,7 @@ int store_chat_list(struct store *st, const char *owner_id, struct chat_list *ou
     int r;
     while ((r = db_step(&q, e)) > 0) {
         out->items = xreallocarray(out->items, out->n + 1, sizeof *out->items);
-        chat_read(&q, &out->items[out->n++]);
+        store_chat_read(&q, &out->items[out->n++]);
     }
     db_end(&q);
     if (r < 0) {
@@ -135,7 +140,7 @@ int store_chat_bind(struct store *st, const char *id, const char *workspace_id,
     if (db_one(&q, "chat", e) < 0)
         return -1;
     if (out)
-        chat_read(&q, out);
+        store_chat_read(&q, out);
     db_end(&q);
     return 0;
 }

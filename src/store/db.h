@@ -67,11 +67,18 @@ struct db_q {
 #define STORE_BUILD_COLS  STORE_BUILD_COLS_P("b.")
 #define STORE_BUILD_NCOLS 13
 
+#define STORE_CHAT_COLS_P(P)                                                                       \
+    P "id, " P "owner_id, " P "title, " P "status, " P "workspace_id, " P "build_id, " P           \
+      "agent_id, " P "created_at, " P "updated_at, " P "last_error, " P "attempts"
+
 struct job;
 struct workspace_build;
+struct chat;
 /* Readers for those column lists, starting at column c. */
 void store_job_read(struct db_q *q, int c, struct job *j);
 void store_build_read(struct db_q *q, int c, struct workspace_build *b);
+/* Reads STORE_CHAT_COLS_P from column 0. */
+void store_chat_read(struct db_q *q, struct chat *c);
 
 /* Opens the SQLite backend at path (no migrations). */
 struct store *db_sqlite_open(const char *path, struct err *e);

@@ -261,6 +261,21 @@ struct chat {
     char build_id[UUID_STR_LEN];     /* "" = none */
     char agent_id[UUID_STR_LEN];     /* "" = none */
     int64_t created_at, updated_at;
+    char *last_error; /* what ended the last turn (status error); NULL otherwise */
+    int attempts;     /* claims of the current turn (> 1: resumed after its worker died) */
+};
+
+#define CHAT_WORKER_ID_LEN 112 /* "<replica id>:<nonce>" and a NUL */
+
+enum chat_role { CHAT_ROLE_USER, CHAT_ROLE_ASSISTANT, CHAT_ROLE_TOOL };
+
+/* A message of a chat's conversation (or a queued user message). */
+struct chat_message {
+    int64_t id; /* monotone over all chats */
+    char chat_id[UUID_STR_LEN];
+    enum chat_role role;
+    char *parts; /* JSON array text (heap) */
+    int64_t created_at;
 };
 
 /* Names used on the wire and in SQL for the enums above (static strings). */

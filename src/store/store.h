@@ -408,4 +408,64 @@ int store_chat_bind(struct store *st, const char *id, const char *workspace_id,
 int store_chat_bind_agent(struct store *st, const char *id, const char *build_id,
                           const char *agent_id, struct err *e);
 
+/* ---- chat messages and turns ----
+ * A chat's conversation is a list of messages (role user, assistant or tool; parts a JSON array
+ * text) with ids monotone over all chats. A person's message makes the chat `pending`; a chat
+ * worker claims a pending chat (`running`, with a lease it extends by heartbeats), runs the
+ * turn, and finishes it (`waiting`, or `error` with last_error). Messages sent while a turn runs
+ * are queued and join the conversation when it ends, making the chat pending again. A running
+ * turn whose lease expired, or that a previous process of the same replica had claimed, may be
+ * claimed again (attempts counts the claims). */
+const char *chat_role_name(enum chat_role r);
+int chat_role_parse(const char *s, enum chat_role *out);
+void chat_message_clear(struct chat_message *m);
+struct chat_message_list {
+    struct chat_message *items;
+    size_t n;
+};
+void chat_message_list_free(struct chat_message_list *l);
+/* Appends m (chat_id, role, parts, created_at) to its chat's conversation; m->id receives its
+ * id. */
+int store_chat_message_insert(struct store *st, struct chat_message *m, struct err *e);
+/* The chat's messages with id > after, oldest first, at most limit (0 = all). */
+int store_chat_messages_after(struct store *st, const char *chat_id, int64_t after, int limit,
+                              struct chat_message_list *out, struct err *e);
+/* The id of the chat's last message (0 when it has none). */
+int store_chat_message_last_id(struct store *st, const char *chat_id, int64_t *out, struct err *e);
+/* A person's message m (chat_id, parts, created_at; role user): when the chat is running it is
+ * queued (*queued; m->id is the queue entry's id) unless max_queued are already waiting
+ * (ERR_CONFLICT); otherwise it joins the conversation (m->id) and the chat becomes pending,
+ * last_error cleared, updated_at = m->created_at. ERR_NOT_FOUND for an unknown chat. */
+int store_chat_post(struct store *st, struct chat_message *m, int max_queued, bool *queued,
+                    struct err *e);
+/* Claims the pending chat updated longest ago, or a running one whose lease expired before now
+ * or whose worker id is another process's of replica_id ("<replica_id>:..."): status running,
+ * worker_id, lease until now + lease_ms, interrupt request cleared, attempts + 1 when it was
+ * running (else 1). Returns 1 with *out filled, 0 when there is nothing to claim. */
+int store_chat_claim(struct store *st, const char *worker_id, const char *replica_id, int64_t now,
+                     int64_t lease_ms, struct chat *out, struct err *e);
+/* Extends the lease to now + lease_ms; *interrupted (may be NULL) tells whether an interrupt was
+ * requested. ERR_CONFLICT when the worker no longer holds the chat. */
+int store_chat_heartbeat(struct store *st, const char *id, const char *worker_id, int64_t now,
+                         int64_t lease_ms, bool *interrupted, struct err *e);
+/* Ends the worker's turn: when messages were queued they join the conversation and the chat is
+ * pending again (*requeued); otherwise waiting (error NULL) or error with last_error = error.
+ * updated_at = now. out (may be NULL) receives the chat. ERR_CONFLICT when the worker no longer
+ * holds it. */
+int store_chat_finish(struct store *st, const char *id, const char *worker_id, const char *error,
+                      int64_t now, bool *requeued, struct chat *out, struct err *e);
+/* Gives a running turn back unfinished (server shutdown): pending, no worker. ERR_CONFLICT when
+ * the worker no longer holds it. */
+int store_chat_release(struct store *st, const char *id, const char *worker_id, struct err *e);
+/* An interrupt: a pending chat becomes waiting; a running one gets interrupt_requested_at = now
+ * (its worker stops the turn); otherwise nothing. *was receives the status before. */
+int store_chat_interrupt(struct store *st, const char *id, int64_t now, enum chat_status *was,
+                         struct err *e);
+/* The chat's workspace context (*out heap, NULL when none is stored). */
+int store_chat_context_get(struct store *st, const char *id, char **out, struct err *e);
+/* Stores the workspace context (NULL = none), leaving updated_at alone. */
+int store_chat_context_set(struct store *st, const char *id, const char *context, struct err *e);
+/* How many messages wait in the chat's queue. */
+int store_chat_queued_count(struct store *st, const char *id, int64_t *out, struct err *e);
+
 #endif

@@ -417,6 +417,7 @@ struct sse_watch {
     pthread_cond_t changed;
     json_t *events;
     bool opened, ended, stop;
+    bool all; /* record every event but pings as {event, data} */
 };
 
 static void watch_event(const char *name, const char *data, void *arg)
@@ -424,7 +425,13 @@ static void watch_event(const char *name, const char *data, void *arg)
     struct sse_watch *w = arg;
     pthread_mutex_lock(&w->lock);
     w->opened = true;
-    append_data(w->events, name, data);
+    if (!w->all) {
+        append_data(w->events, name, data);
+    } else if (strcmp(name, "ping") != 0) {
+        json_t *v = json_loads(data, JSON_DECODE_ANY, NULL);
+        json_array_append_new(
+            w->events, json_pack("{s:s, s:o}", "event", name, "data", v ? v : json_string(data)));
+    }
     pthread_cond_broadcast(&w->changed);
     pthread_mutex_unlock(&w->lock);
 }
@@ -477,9 +484,11 @@ static bool watch_has(struct sse_watch *w, size_t n)
     return json_array_size(w->events) >= n;
 }
 
-struct sse_watch *sse_watch_start(struct server *s, const char *path, const char *token)
+static struct sse_watch *watch_start(struct server *s, const char *path, const char *token,
+                                     bool all)
 {
     struct sse_watch *w = calloc(1, sizeof *w);
+    w->all = all;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->changed, NULL);
     w->events = json_array();
@@ -498,6 +507,16 @@ struct sse_watch *sse_watch_start(struct server *s, const char *path, const char
         fail_msg("watch %s: no first event within 10 s", path);
     }
     return w;
+}
+
+struct sse_watch *sse_watch_start(struct server *s, const char *path, const char *token)
+{
+    return watch_start(s, path, token, false);
+}
+
+struct sse_watch *sse_watch_start_all(struct server *s, const char *path, const char *token)
+{
+    return watch_start(s, path, token, true);
 }
 
 size_t sse_watch_wait(struct sse_watch *w, size_t n, long timeout_ms)

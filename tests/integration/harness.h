@@ -74,6 +74,9 @@ struct sse_watch;
 /* Opens the stream at path and returns once its first event (of any kind, such as a ping) has
  * arrived, so the server is known to be sending: events published after this are seen. */
 struct sse_watch *sse_watch_start(struct server *s, const char *path, const char *token);
+/* Like sse_watch_start, recording every event but pings, whatever its name, as
+ * {"event": name, "data": parsed data}. */
+struct sse_watch *sse_watch_start_all(struct server *s, const char *path, const char *token);
 /* Waits until at least n "data" events have arrived (timeout_ms at most); returns how many
  * have. */
 size_t sse_watch_wait(struct sse_watch *w, size_t n, long timeout_ms);

@@ -69,10 +69,10 @@ static void test_create(void **state)
 {
     struct ctx *c = *state;
     json_t *chat = create_chat(c, c->mia, "{}");
-    const char *keys[] = {"id",       "owner_id", "title",      "status",    "workspace_id",
-                          "build_id", "agent_id", "created_at", "updated_at"};
-    assert_int_equal(json_object_size(chat), 9);
-    for (size_t i = 0; i < 9; i++)
+    const char *keys[] = {"id",       "owner_id", "title",      "status",     "workspace_id",
+                          "build_id", "agent_id", "created_at", "updated_at", "last_error"};
+    assert_int_equal(json_object_size(chat), 10);
+    for (size_t i = 0; i < 10; i++)
         assert_non_null(json_object_get(chat, keys[i]));
     assert_string_equal(jsonx_get_str(chat, "owner_id", ""), c->mia_id);
     assert_string_equal(jsonx_get_str(chat, "title", ""), "New chat");

@@ -274,10 +274,10 @@ static void test_to_json(void **state)
     c.created_at = 1764000000000000;
     c.updated_at = 1764000000123456;
     json_t *j = chat_to_json(&c);
-    const char *keys[] = {"id",       "owner_id", "title",      "status",    "workspace_id",
-                          "build_id", "agent_id", "created_at", "updated_at"};
-    assert_int_equal(json_object_size(j), 9);
-    for (size_t i = 0; i < 9; i++)
+    const char *keys[] = {"id",       "owner_id", "title",      "status",     "workspace_id",
+                          "build_id", "agent_id", "created_at", "updated_at", "last_error"};
+    assert_int_equal(json_object_size(j), 10);
+    for (size_t i = 0; i < 10; i++)
         assert_non_null(json_object_get(j, keys[i]));
     assert_string_equal(jsonx_get_str(j, "id", ""), c.id);
     assert_string_equal(jsonx_get_str(j, "owner_id", ""), f->alice);
