@@ -75,3 +75,27 @@ bool tool_cancel_is_set(struct tool_cancel *c)
 {
     return c && atomic_load(&c->canceled);
 }
+
+bool tool_cancel_arm(struct tool_cancel *c, void (*wake)(void *arg), void *arg)
+{
+    if (!c)
+        return true;
+    pthread_mutex_lock(&c->lock);
+    bool ok = !atomic_load(&c->canceled);
+    if (ok) {
+        c->wake = wake;
+        c->wake_arg = arg;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+void tool_cancel_disarm(struct tool_cancel *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->wake = NULL;
+    c->wake_arg = NULL;
+    pthread_mutex_unlock(&c->lock);
+}

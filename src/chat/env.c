@@ -21,31 +21,6 @@ static void wake_waiter(void *arg)
     pubsub_waiter_wake(arg);
 }
 
-/* False when the call is already canceled (nothing registered). */
-static bool cancel_arm(struct tool_cancel *c, struct pubsub_waiter *w)
-{
-    if (!c)
-        return true;
-    pthread_mutex_lock(&c->lock);
-    bool ok = !atomic_load(&c->canceled);
-    if (ok) {
-        c->wake = wake_waiter;
-        c->wake_arg = w;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return ok;
-}
-
-static void cancel_disarm(struct tool_cancel *c)
-{
-    if (!c)
-        return;
-    pthread_mutex_lock(&c->lock);
-    c->wake = NULL;
-    c->wake_arg = NULL;
-    pthread_mutex_unlock(&c->lock);
-}
-
 /* ---- the agent connection ---- */
 
 static int agent_dial(void *arg, const char *agent_id, int64_t timeout_ms,
@@ -57,7 +32,7 @@ static int agent_dial(void *arg, const char *agent_id, int64_t timeout_ms,
     char channel[64];
     snprintf(channel, sizeof channel, "agent:%s", agent_id);
     pubsub_waiter_add(w, channel);
-    bool armed = cancel_arm(cancel, w);
+    bool armed = tool_cancel_arm(cancel, wake_waiter, w);
     int64_t deadline = time_mono_us() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
     int rc = 0;
     for (;;) {
@@ -78,7 +53,7 @@ static int agent_dial(void *arg, const char *agent_id, int64_t timeout_ms,
         pubsub_waiter_wait(w, left_ms < DIAL_POLL_MS ? left_ms : DIAL_POLL_MS);
     }
     if (armed)
-        cancel_disarm(cancel);
+        tool_cancel_disarm(cancel);
     pubsub_waiter_free(w);
     return rc;
 }
@@ -117,10 +92,10 @@ static bool clock_wait(void *arg, void *watch, int64_t timeout_ms, struct tool_c
 {
     (void)arg;
     struct pubsub_waiter *w = watch;
-    bool armed = cancel_arm(cancel, w);
+    bool armed = tool_cancel_arm(cancel, wake_waiter, w);
     if (armed) {
         pubsub_waiter_wait(w, timeout_ms);
-        cancel_disarm(cancel);
+        tool_cancel_disarm(cancel);
     }
     return armed && !tool_cancel_is_set(cancel);
 }

@@ -208,31 +208,6 @@ static void wake(void *arg)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* False when the call is canceled already. */
-static bool cancel_arm(struct tool_cancel *c, struct llm_conn *x)
-{
-    if (!c)
-        return true;
-    pthread_mutex_lock(&c->lock);
-    bool ok = !atomic_load(&c->canceled);
-    if (ok) {
-        c->wake = wake;
-        c->wake_arg = x;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return ok;
-}
-
-static void cancel_disarm(struct tool_cancel *c)
-{
-    if (!c)
-        return;
-    pthread_mutex_lock(&c->lock);
-    c->wake = NULL;
-    c->wake_arg = NULL;
-    pthread_mutex_unlock(&c->lock);
-}
-
 /* ---- handles ---- */
 
 void llm_pool_init(struct llm_pool *p)
@@ -343,9 +318,9 @@ int llm_http_post(const struct llm_http *h, struct llm_http_result *res, struct 
     /* CURLOPT_VERBOSE stays off: it would print the key's header. */
 
     CURLcode rc = CURLE_ABORTED_BY_CALLBACK;
-    if (cancel_arm(h->cancel, conn))
+    if (tool_cancel_arm(h->cancel, wake, conn))
         rc = curl_easy_perform(curl);
-    cancel_disarm(h->cancel);
+    tool_cancel_disarm(h->cancel);
     if (tool_cancel_is_set(h->cancel))
         res->canceled = true;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);

@@ -73,6 +73,12 @@ void tool_cancel_destroy(struct tool_cancel *c);
 void tool_cancel_trigger(struct tool_cancel *c);
 /* True once triggered. c may be NULL (never canceled). */
 bool tool_cancel_is_set(struct tool_cancel *c);
+/* Before a wait: makes wake(arg) what a trigger calls (under c's lock, so the wait it wakes must
+ * outlive tool_cancel_disarm). False, with nothing registered, when c is canceled already. c may
+ * be NULL (true). */
+bool tool_cancel_arm(struct tool_cancel *c, void (*wake)(void *arg), void *arg);
+/* After the wait: a trigger wakes nothing any more. c may be NULL. */
+void tool_cancel_disarm(struct tool_cancel *c);
 
 /* ---- dependencies ---- */
 
