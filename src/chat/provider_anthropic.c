@@ -308,7 +308,7 @@ struct llm_provider *llm_anthropic_new(const struct llm_config *cfg)
     llm_pool_init(&a->pool);
     llm_config_copy(&a->cfg, cfg, "https://api.anthropic.com/v1");
     a->url = str_printf("%s/messages", a->cfg.base_url);
-    if (a->cfg.api_key)
+    if (a->cfg.api_key && *a->cfg.api_key)
         a->key = str_printf("x-api-key: %s", a->cfg.api_key);
     struct llm_provider *p = xcalloc(1, sizeof *p);
     p->name = "anthropic";
