@@ -21,6 +21,7 @@
  * Figures only, never pass/fail.
  */
 #include "base/json.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/times.h"
@@ -352,6 +353,7 @@ int main(int argc, char **argv)
     int chats = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 500;
     const char *fakellm = argc > 3 ? argv[3] : NULL;
     signal(SIGPIPE, SIG_IGN);
+    log_configure(LOG_WARN, false); /* the store's and workers' start-up lines are not figures */
     char dir[64];
     struct store *st = open_store(dir, sizeof dir);
     if (!st)

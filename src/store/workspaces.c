@@ -159,8 +159,8 @@ int store_template_owner_count(struct store *st, const char *template_id, int64_
 {
     struct db_q q;
     if (db_query(&q, st,
-                 "SELECT COUNT(DISTINCT owner_id) FROM workspaces"
-                 " WHERE template_id = ?1 AND deleted = 0",
+                 "SELECT COUNT(*) FROM (SELECT DISTINCT owner_id FROM workspaces"
+                 " WHERE template_id = ?1 AND deleted = 0)",
                  e) < 0)
         return -1;
     db_bind_text(&q, 1, template_id);
