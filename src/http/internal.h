@@ -81,7 +81,7 @@ struct http_stream {
     struct http_request *req;
     struct http_loop *loop;
     pthread_mutex_t lock;
-    atomic_int refs; /* the caller's handle and the loop's */
+    atomic_int refs; /* the caller's handle, the loop's, and one while queued in the outbox */
     int status;
     char *content_type;
     struct buf pending;

@@ -234,6 +234,9 @@ void http_loop_post_stream(struct http_loop *loop, struct http_stream *st)
 {
     pthread_mutex_lock(&loop->lock);
     if (!st->queued) {
+        /* The outbox holds a reference until the run it queues is over: the caller's may be
+         * dropped (and the loop's, by a run already under way) before that run. */
+        atomic_fetch_add(&st->refs, 1);
         st->queued = true;
         st->next = loop->outbox_stream;
         loop->outbox_stream = st;

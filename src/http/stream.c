@@ -1,7 +1,8 @@
 /* stream.c - chunked responses (SSE) fed from any thread, flushed on the request's loop.
  *
  * A stream has two references: the caller's (dropped by http_stream_end) and the loop's
- * (dropped once the response has ended on the loop). Bytes queue in `pending` under the
+ * (dropped once the response has ended on the loop), and one more while it waits in its loop's
+ * outbox (dropped when the run it waits for is over). Bytes queue in `pending` under the
  * stream's lock and are moved to evhttp by http_stream_run on the loop thread.
  */
 #include "base/mem.h"
@@ -198,15 +199,10 @@ static void stream_begin(struct http_stream *s)
     }
 }
 
-void http_stream_run(struct http_stream *s)
+/* One run's work: starts the response, delivers a wake-up, sends what is pending, and ends the
+ * response when asked (dropping the loop's reference). Loop thread. */
+static void stream_step(struct http_stream *s)
 {
-    pthread_mutex_lock(&s->loop->lock);
-    s->queued = false;
-    pthread_mutex_unlock(&s->loop->lock);
-    if (s->ended) { /* a run queued while the end was processed: release the loop's hold now */
-        stream_release(s);
-        return;
-    }
     if (!s->started)
         stream_begin(s);
 
@@ -253,9 +249,15 @@ void http_stream_run(struct http_stream *s)
     s->req->ev = NULL;
     http_request_free(s->req);
     s->req = NULL;
+    stream_release(s); /* the loop's; the outbox's keeps s alive until the run is over */
+}
+
+void http_stream_run(struct http_stream *s)
+{
     pthread_mutex_lock(&s->loop->lock);
-    bool again = s->queued;
+    s->queued = false;
     pthread_mutex_unlock(&s->loop->lock);
-    if (!again)
-        stream_release(s);
+    if (!s->ended) /* runs queued after the end have nothing left to do */
+        stream_step(s);
+    stream_release(s); /* the outbox's */
 }

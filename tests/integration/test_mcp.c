@@ -965,6 +965,97 @@ static void test_stdio_server_restart(void **state)
     json_decref(t);
 }
 
+/* ---- many short SSE answers at once ---- */
+
+#define BURST_THREADS 4
+#define BURST_CALLS   250
+
+struct burst {
+    struct ctx *c;
+    char *session;
+    int ok;            /* answers that were a 200 SSE stream ending in the call's result */
+    char failure[256]; /* the first answer that was not */
+};
+
+static size_t burst_collect(char *p, size_t size, size_t n, void *arg)
+{
+    buf_append(arg, p, size * n);
+    return size * n;
+}
+
+/* One keep-alive connection making BURST_CALLS tools/call requests whose answers are SSE
+ * streams, each started and ended by a worker thread while the loop thread flushes it. */
+static void *burst_main(void *arg)
+{
+    struct burst *b = arg;
+    CURL *cu = curl_easy_init();
+    char *url = fmt("%s" MCP, b->c->s.url);
+    char *auth = fmt("Authorization: Bearer %s", b->c->mia);
+    char *sid = fmt("Mcp-Session-Id: %s", b->session);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Accept: application/json, text/event-stream");
+    h = curl_slist_append(h, "MCP-Protocol-Version: 2025-11-25");
+    h = curl_slist_append(h, auth);
+    h = curl_slist_append(h, sid);
+    curl_easy_setopt(cu, CURLOPT_URL, url);
+    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, burst_collect);
+    curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT, 60L);
+    struct buf body;
+    buf_init(&body, 0);
+    for (int i = 0; i < BURST_CALLS; i++) {
+        char *req = fmt("{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                        "{\"name\":\"list_templates\",\"arguments\":{}}}",
+                        i);
+        char *want = fmt("\"id\":%d,\"result\":", i);
+        buf_reset(&body);
+        curl_easy_setopt(cu, CURLOPT_WRITEDATA, &body);
+        curl_easy_setopt(cu, CURLOPT_POSTFIELDS, req);
+        CURLcode rc = curl_easy_perform(cu);
+        long status = 0;
+        curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
+        if (rc == CURLE_OK && status == 200 && strstr(buf_str(&body), want))
+            b->ok++;
+        else if (!b->failure[0])
+            snprintf(b->failure, sizeof b->failure, "call %d: %s, status %ld: %.120s", i,
+                     curl_easy_strerror(rc), status, buf_str(&body));
+        free(want);
+        free(req);
+    }
+    buf_free(&body);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(cu);
+    free(sid);
+    free(auth);
+    free(url);
+    return NULL;
+}
+
+/* A stream ended by its worker while the loop is still flushing it must neither be lost nor
+ * freed twice: many short SSE answers at once all arrive whole, and the server goes on (under
+ * ASan, a stream used after it was freed fails the run). */
+static void test_many_short_sse_answers(void **state)
+{
+    struct ctx *c = *state;
+    struct burst b[BURST_THREADS];
+    pthread_t t[BURST_THREADS];
+    for (int i = 0; i < BURST_THREADS; i++) {
+        b[i] = (struct burst){.c = c, .session = initialize(c)};
+        pthread_create(&t[i], NULL, burst_main, &b[i]);
+    }
+    for (int i = 0; i < BURST_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        if (b[i].failure[0])
+            fail_msg("%s", b[i].failure);
+        assert_int_equal(b[i].ok, BURST_CALLS);
+        free(b[i].session);
+    }
+    struct resp r;
+    assert_int_equal(http_req(&c->s, "GET", "/api/v2/buildinfo", NULL, NULL, &r), 200);
+    resp_free(&r);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -977,6 +1068,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdio_server_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_short_sse_answers, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
