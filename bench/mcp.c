@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -164,6 +165,26 @@ static bool call_ok(const char *body)
     return ok;
 }
 
+/* A failed request, on stderr: the first few only (a server that went away would fail every
+ * request of the run), then a note that the rest are counted, not shown. */
+#define TELL_MAX 10
+static atomic_int told;
+
+__attribute__((format(printf, 1, 2))) static void tell(const char *fmt, ...)
+{
+    int n = atomic_fetch_add(&told, 1);
+    if (n > TELL_MAX)
+        return;
+    if (n == TELL_MAX) {
+        fputs("(further failures are counted, not shown)\n", stderr);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 /* An MCP session over HTTP: initialize (bound to the chat when chat is non-NULL) and
  * notifications/initialized; the session id in sid (64 bytes). */
 static int mcp_open(struct http *h, const struct opts *o, const char *chat, char *sid)
@@ -176,7 +197,7 @@ static int mcp_open(struct http *h, const struct opts *o, const char *chat, char
     }
     long st = http_do(h, o, "POST", MCP_PATH, extra, INIT);
     if (st != 200 || !header_value(h, "Mcp-Session-Id", sid, 64)) {
-        fprintf(stderr, "initialize: %ld %s\n", st, buf_str(&h->body));
+        tell("initialize: %ld %s\n", st, buf_str(&h->body));
         return -1;
     }
     char sh[96];
@@ -185,7 +206,7 @@ static int mcp_open(struct http *h, const struct opts *o, const char *chat, char
                           "Accept: application/json, text/event-stream", NULL};
     st = http_do(h, o, "POST", MCP_PATH, more, INITIALIZED);
     if (st != 202) {
-        fprintf(stderr, "notifications/initialized: %ld %s\n", st, buf_str(&h->body));
+        tell("notifications/initialized: %ld %s\n", st, buf_str(&h->body));
         return -1;
     }
     return 0;
@@ -200,7 +221,7 @@ static int mcp_call(struct http *h, const struct opts *o, const char *sid, const
     const char *extra[] = {sh, "MCP-Protocol-Version: " VERSION, accept, NULL};
     long st = http_do(h, o, "POST", MCP_PATH, extra, body);
     if (st != 200 || !call_ok(buf_str(&h->body))) {
-        fprintf(stderr, "tools/call: %ld %s\n", st, buf_str(&h->body));
+        tell("tools/call: %ld %s\n", st, buf_str(&h->body));
         return -1;
     }
     return 0;
@@ -213,7 +234,7 @@ static int mcp_close(struct http *h, const struct opts *o, const char *sid)
     const char *extra[] = {sh, "MCP-Protocol-Version: " VERSION, NULL};
     long st = http_do(h, o, "DELETE", MCP_PATH, extra, NULL);
     if (st != 200) {
-        fprintf(stderr, "DELETE: %ld %s\n", st, buf_str(&h->body));
+        tell("DELETE: %ld %s\n", st, buf_str(&h->body));
         return -1;
     }
     return 0;
@@ -228,7 +249,7 @@ static int rest_call(struct http *h, const struct opts *o)
     bool ok = v && json_is_false(json_object_get(v, "is_error"));
     json_decref(v);
     if (!ok) {
-        fprintf(stderr, "REST list_templates: %ld %s\n", st, buf_str(&h->body));
+        tell("REST list_templates: %ld %s\n", st, buf_str(&h->body));
         return -1;
     }
     return 0;
@@ -372,7 +393,7 @@ static int bench_latency(struct opts *o)
         str_fmt(msg, sizeof msg, CALL_FMT, i + 1);
         int64_t t0 = time_mono_us();
         if (stdio_roundtrip(&p, msg, i + 1, &line) < 0 || !call_ok(buf_str(&line))) {
-            fprintf(stderr, "stdio tools/call: %s\n", buf_str(&line));
+            tell("stdio tools/call: %s\n", buf_str(&line));
             ok = false;
             break;
         }
