@@ -227,6 +227,22 @@ static int walk_next(struct tar_walk *w, struct archive_entry **ae, char **norm,
     }
 }
 
+/* Reads the current entry's data through (discarding it), so that an archive whose headers
+ * parse but whose data does not (a broken sparse map, a truncated member) is refused when it is
+ * indexed rather than when a file is read from it later. */
+static int entry_data_check(struct archive *a, struct err *e)
+{
+    char chunk[16384];
+    la_ssize_t n;
+    while ((n = archive_read_data(a, chunk, sizeof chunk)) > 0)
+        ;
+    if (n == 0)
+        return 0;
+    const char *msg = archive_error_string(a);
+    return err_set(e, ERR_BAD_REQUEST, "File is not a valid tar archive: %s",
+                   msg ? msg : "unreadable");
+}
+
 int tarball_index(const void *data, size_t len, struct tar_index *out, struct err *e)
 {
     memset(out, 0, sizeof *out);
@@ -250,6 +266,8 @@ int tarball_index(const void *data, size_t len, struct tar_index *out, struct er
         struct tar_entry *te = &out->entries[out->n++];
         te->path = norm;
         te->is_dir = archive_entry_filetype(ae) == AE_IFDIR;
+        if (!te->is_dir && entry_data_check(w.a, e) < 0)
+            goto out;
         te->size = (te->is_dir || archive_entry_size(ae) < 0) ? 0 : (size_t)archive_entry_size(ae);
         te->mode = (unsigned)archive_entry_perm(ae) & 07777;
     }

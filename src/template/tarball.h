@@ -33,8 +33,9 @@ struct tar_index {
     size_t n;
 };
 
-/* Validates the archive data[0..len) and lists its entries into *out (owned by the caller:
- * release with tarball_index_free; left empty on failure).
+/* Validates the archive data[0..len) — every header, and every file's data read through — and
+ * lists its entries into *out (owned by the caller: release with tarball_index_free; left empty
+ * on failure).
  * Errors, all ERR_BAD_REQUEST except sizes (ERR_TOO_LARGE):
  *   "File is not a valid tar archive: <libarchive's message>" (also for empty input);
  *   `Archive entry "<name>" is unsafe: it is a symbolic link` (hard link, character device,
