@@ -624,6 +624,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "fakellm: cannot listen on 127.0.0.1\n");
         return 1;
     }
+    /* Before the URL is written: a test may stop fakellm as soon as it has read it. */
+    struct event *term = evsignal_new(base, SIGTERM, on_signal, NULL);
+    struct event *intr = evsignal_new(base, SIGINT, on_signal, NULL);
+    event_add(term, NULL);
+    event_add(intr, NULL);
     struct sockaddr_in sa;
     socklen_t salen = sizeof sa;
     getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&sa, &salen);
@@ -635,10 +640,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "fakellm: cannot write %s: %s\n", url_file, strerror(errno));
         return 1;
     }
-    struct event *term = evsignal_new(base, SIGTERM, on_signal, NULL);
-    struct event *intr = evsignal_new(base, SIGINT, on_signal, NULL);
-    event_add(term, NULL);
-    event_add(intr, NULL);
     event_base_dispatch(base);
     event_free(term);
     event_free(intr);
