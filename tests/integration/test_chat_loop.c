@@ -225,6 +225,17 @@ static json_t *new_chat(struct ctx *c, const char *token, const char *ws_id)
     return chat;
 }
 
+/* A new chat of ava's bound to her workspace "dev" (which the first test creates). */
+static json_t *chat_on_dev(struct ctx *c)
+{
+    struct resp r;
+    assert_int_equal(http_req(&c->s, "GET", "/api/v2/users/me/workspace/dev", c->ava, NULL, &r),
+                     200);
+    json_t *chat = new_chat(c, c->ava, jsonx_get_str(r.json, "id", ""));
+    resp_free(&r);
+    return chat;
+}
+
 static json_t *get_chat(struct ctx *c, const char *token, const char *id)
 {
     char *path = fmt("/api/experimental/chats/%s", id);
@@ -707,10 +718,7 @@ static void test_interrupt_mid_tool(void **state)
     struct ctx *c = *state;
     /* ava's chat from the first test has a running workspace. */
     struct resp r;
-    assert_int_equal(http_req(&c->s, "GET", "/api/v2/users/me/workspace/dev", c->ava, NULL, &r),
-                     200);
-    json_t *chat = new_chat(c, c->ava, jsonx_get_str(r.json, "id", ""));
-    resp_free(&r);
+    json_t *chat = chat_on_dev(c);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ava, id, "M-INTERRUPT wait a while"));
     json_decref(wait_messages(c, c->ava, id, 2)); /* the call is stored: the tool runs */
@@ -1024,11 +1032,7 @@ static void wait_agent_reachable(struct ctx *c, const char *token, const char *c
 static void test_sigterm_mid_tool(void **state)
 {
     struct ctx *c = *state;
-    struct resp r;
-    assert_int_equal(http_req(&c->s, "GET", "/api/v2/users/me/workspace/dev", c->ava, NULL, &r),
-                     200);
-    json_t *chat = new_chat(c, c->ava, jsonx_get_str(r.json, "id", ""));
-    resp_free(&r);
+    json_t *chat = chat_on_dev(c);
     const char *id = jsonx_get_str(chat, "id", "");
     wait_agent_reachable(c, c->ava, id);
     json_decref(post(c, c->ava, id, "M-TERM wait"));
@@ -1059,11 +1063,7 @@ static void test_sigterm_mid_tool(void **state)
 static void test_sigkill_mid_tool(void **state)
 {
     struct ctx *c = *state;
-    struct resp r;
-    assert_int_equal(http_req(&c->s, "GET", "/api/v2/users/me/workspace/dev", c->ava, NULL, &r),
-                     200);
-    json_t *chat = new_chat(c, c->ava, jsonx_get_str(r.json, "id", ""));
-    resp_free(&r);
+    json_t *chat = chat_on_dev(c);
     const char *id = jsonx_get_str(chat, "id", "");
     wait_agent_reachable(c, c->ava, id);
     json_decref(post(c, c->ava, id, "M-TOOLKILL wait"));
