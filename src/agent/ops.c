@@ -26,6 +26,7 @@ static const struct {
     {"read_file", ops_read_file},
     {"write_file", ops_write_file},
     {"edit_files", ops_edit_files},
+    {"cancel", ops_cancel},
 };
 
 /* The lexically cleaned form of the absolute path p (like Go's filepath.Clean): no empty, "."

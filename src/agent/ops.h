@@ -22,6 +22,10 @@
  *   write_file      {path, content} -> {path, bytes_written}
  *   edit_files      {files: [{path, edits: [{search, replace, replace_all?}]}]}
  *                   -> {files: [{path, edits_applied}]}
+ *   cancel          {call_id} -> {call_id, canceled}: the foreground exec of the request whose
+ *                   "id" is call_id is stopped like a time-out (SIGTERM to its group, SIGKILL
+ *                   after the grace); a cancel that arrives before its exec starts stops it as
+ *                   it starts (the last 32 such ids are kept)
  *
  * Commands run as `/bin/sh -c <command>` through proc/ in their own session and process group,
  * with exactly base_env plus the agent's variables (BERTH_AGENT=true, GIT_EDITOR=true,

@@ -59,15 +59,92 @@ static int exit_code_of(const struct proc_result *res)
     return -1;
 }
 
-static int exec_foreground(char *command, char *const *env, const char *cwd, int64_t timeout_ms,
-                           json_t **result, struct err *e)
+/* Whether call_id was canceled before its exec started (the id is then forgotten). Under mu. */
+static bool take_early_cancel(struct agent_ops *ops, const char *call_id)
+{
+    for (size_t i = 0; i < OPS_EARLY_CANCELS; i++) {
+        if (strcmp(ops->early_cancels[i], call_id) == 0) {
+            ops->early_cancels[i][0] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Makes the exec of call_id ("" when the request had no id: not cancelable) findable by a
+ * cancel; fg->cancel may be NULL (no eventfd left): the exec then runs to its end. */
+static void foreground_add(struct agent_ops *ops, struct ops_foreground *fg, const char *call_id)
+{
+    memset(fg, 0, sizeof *fg);
+    if (!call_id[0] || strlen(call_id) >= sizeof fg->call_id)
+        return;
+    fg->cancel = proc_cancel_new();
+    if (!fg->cancel)
+        return;
+    memcpy(fg->call_id, call_id, strlen(call_id) + 1);
+    pthread_mutex_lock(&ops->mu);
+    fg->next = ops->foreground;
+    ops->foreground = fg;
+    if (take_early_cancel(ops, call_id))
+        proc_cancel_fire(fg->cancel);
+    pthread_mutex_unlock(&ops->mu);
+}
+
+static void foreground_remove(struct agent_ops *ops, struct ops_foreground *fg)
+{
+    if (!fg->cancel)
+        return;
+    pthread_mutex_lock(&ops->mu);
+    for (struct ops_foreground **p = &ops->foreground; *p; p = &(*p)->next) {
+        if (*p == fg) {
+            *p = fg->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ops->mu);
+    proc_cancel_free(fg->cancel);
+}
+
+int ops_cancel(struct agent_ops *ops, const json_t *req, json_t **result, struct err *e)
+{
+    const char *call_id;
+    if (jsonx_string(req, "call_id", JSONX_REQUIRED, 0, &call_id, e) < 0)
+        return -1;
+    if (!call_id[0] || strlen(call_id) >= sizeof ops->early_cancels[0])
+        return jsonx_invalid(e, "call_id", "must be 1 to %zu bytes",
+                             sizeof ops->early_cancels[0] - 1);
+    bool found = false;
+    pthread_mutex_lock(&ops->mu);
+    for (struct ops_foreground *fg = ops->foreground; fg && !found; fg = fg->next) {
+        if (strcmp(fg->call_id, call_id) == 0) {
+            proc_cancel_fire(fg->cancel);
+            found = true;
+        }
+    }
+    if (!found) { /* its exec may not have started yet */
+        memcpy(ops->early_cancels[ops->next_early], call_id, strlen(call_id) + 1);
+        ops->next_early = (ops->next_early + 1) % OPS_EARLY_CANCELS;
+    }
+    pthread_mutex_unlock(&ops->mu);
+    *result = ops_json_must(json_pack("{s:s, s:b}", "call_id", call_id, "canceled", (int)found));
+    return 0;
+}
+
+static int exec_foreground(struct agent_ops *ops, const char *call_id, char *command,
+                           char *const *env, const char *cwd, int64_t timeout_ms, json_t **result,
+                           struct err *e)
 {
     char *argv[] = {"sh", "-c", command, NULL};
     struct proc_spec spec = {.path = "/bin/sh", .argv = argv, .envp = env, .cwd = cwd};
-    struct proc_run_opts opts = {.timeout_ms = timeout_ms, .kill_grace_ms = OPS_KILL_GRACE_MS};
+    struct ops_foreground fg;
+    foreground_add(ops, &fg, call_id);
+    struct proc_run_opts opts = {
+        .timeout_ms = timeout_ms, .kill_grace_ms = OPS_KILL_GRACE_MS, .cancel = fg.cancel};
     struct proc_capture cap;
     struct proc_result res;
-    if (proc_run_capture(&spec, &opts, OPS_OUTPUT_MAX, &cap, &res, e) < 0)
+    int rc = proc_run_capture(&spec, &opts, OPS_OUTPUT_MAX, &cap, &res, e);
+    foreground_remove(ops, &fg);
+    if (rc < 0)
         return -1;
     *result = ops_json_must(
         json_pack("{s:i, s:o, s:b, s:I, s:b}", "exit_code", exit_code_of(&res), "output",
@@ -103,7 +180,8 @@ int ops_exec(struct agent_ops *ops, const json_t *req, json_t **result, struct e
     if (background)
         rc = ops_process_start(ops, cmd, env, cwd, result, e);
     else
-        rc = exec_foreground(cmd, env, cwd, timeout_ms, result, e);
+        rc = exec_foreground(ops, jsonx_get_str(req, "id", ""), cmd, env, cwd, timeout_ms, result,
+                             e);
 
 cleanup:
     proc_env_free(env);

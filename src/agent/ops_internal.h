@@ -6,6 +6,7 @@
 
 #include "agent/ops.h"
 #include "base/err.h"
+#include "proc/proc.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -24,6 +25,15 @@
 
 struct ops_proc;
 
+#define OPS_EARLY_CANCELS 32
+
+/* A foreground exec in progress, by the id of the request that started it. */
+struct ops_foreground {
+    char call_id[40];
+    struct proc_cancel *cancel;
+    struct ops_foreground *next;
+};
+
 struct agent_ops {
     char *directory; /* absolute, cleaned */
     char **base_env; /* a copy (proc_env_build) */
@@ -39,6 +49,11 @@ struct agent_ops {
     uint64_t finish_seq;
 
     pthread_mutex_t files_mu; /* serializes write_file and edit_files (read-modify-write) */
+
+    /* Foreground execs a cancel may stop, and cancels that came before their exec (under mu). */
+    struct ops_foreground *foreground;
+    char early_cancels[OPS_EARLY_CANCELS][40];
+    size_t next_early;
 };
 
 /* Handlers, one per request type: req borrowed, *result a new object on success. */
@@ -49,6 +64,7 @@ int ops_process_signal(struct agent_ops *ops, const json_t *req, json_t **result
 int ops_read_file(struct agent_ops *ops, const json_t *req, json_t **result, struct err *e);
 int ops_write_file(struct agent_ops *ops, const json_t *req, json_t **result, struct err *e);
 int ops_edit_files(struct agent_ops *ops, const json_t *req, json_t **result, struct err *e);
+int ops_cancel(struct agent_ops *ops, const json_t *req, json_t **result, struct err *e);
 
 /* Starts command (sh -c) in the background with env and cwd (borrowed) and answers
  * {process_id}. ERR_BAD_REQUEST when max_background processes already run. */

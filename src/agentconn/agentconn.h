@@ -89,6 +89,22 @@ int agentconn_append_logs(struct agentconn *ac, const struct agent_auth *a, cons
  * errors of the kind it reported. Blocks: call from a worker thread. */
 int agentconn_call(struct agentconn *ac, const char *agent_id, const json_t *request,
                    int64_t timeout_ms, json_t **result, struct err *e);
+
+/* Lets another thread abort a call in progress. Zero it (or agentconn_abort_init) before the
+ * call; it belongs to one call at a time. */
+struct agentconn_abort {
+    bool fired; /* under the agentconn's lock */
+    void *call; /* the call waiting, under the agentconn's lock */
+};
+void agentconn_abort_init(struct agentconn_abort *a);
+/* Aborts the call using a (now, or as soon as it starts): it returns ERR_CANCELED at once, and
+ * the agent is asked to stop the request ({"type": "cancel", "call_id"}: a running command's
+ * process group is terminated). Thread-safe; idempotent. */
+void agentconn_abort_fire(struct agentconn *ac, struct agentconn_abort *a);
+/* agentconn_call that abort (may be NULL) can end early. */
+int agentconn_call_abortable(struct agentconn *ac, const char *agent_id, const json_t *request,
+                             int64_t timeout_ms, struct agentconn_abort *abort, json_t **result,
+                             struct err *e);
 /* The agent's answer to call id: result (borrowed) or error ({message, kind?}). Unknown or
  * finished calls are ignored (0); ERR_FORBIDDEN when the call was sent to another agent. */
 int agentconn_deliver(struct agentconn *ac, const struct agent_auth *a, const char *call_id,

@@ -361,8 +361,30 @@ int agentconn_deliver(struct agentconn *ac, const struct agent_auth *a, const ch
     return rc;
 }
 
+void agentconn_abort_init(struct agentconn_abort *a)
+{
+    a->fired = false;
+    a->call = NULL;
+}
+
+void agentconn_abort_fire(struct agentconn *ac, struct agentconn_abort *a)
+{
+    pthread_mutex_lock(&ac->lock);
+    a->fired = true;
+    if (a->call)
+        pthread_cond_signal(&((struct call *)a->call)->cond);
+    pthread_mutex_unlock(&ac->lock);
+}
+
 int agentconn_call(struct agentconn *ac, const char *agent_id, const json_t *request,
                    int64_t timeout_ms, json_t **result, struct err *e)
+{
+    return agentconn_call_abortable(ac, agent_id, request, timeout_ms, NULL, result, e);
+}
+
+int agentconn_call_abortable(struct agentconn *ac, const char *agent_id, const json_t *request,
+                             int64_t timeout_ms, struct agentconn_abort *abort, json_t **result,
+                             struct err *e)
 {
     struct call c;
     memset(&c, 0, sizeof c);
@@ -397,7 +419,22 @@ int agentconn_call(struct agentconn *ac, const char *agent_id, const json_t *req
     struct timespec deadline = time_mono_deadline(timeout_ms);
     if (sent < 0)
         fail_call(&c, ERR_DISCONNECTED, "The agent disconnected before answering.");
+    if (abort)
+        abort->call = &c;
     while (!c.done) {
+        if (abort && abort->fired) {
+            /* Tell the agent to stop the request; its late answer finds no call and is dropped. */
+            if (c.session) {
+                char *cancel = str_printf("{\"type\":\"cancel\",\"id\":\"%s-cancel\","
+                                          "\"call_id\":\"%s\"}",
+                                          c.id, c.id);
+                c.session->link.send(c.session->link.ctx, "request", cancel);
+                free(cancel);
+            }
+            err_set(&c.err, ERR_CANCELED, "The request to the workspace agent was canceled.");
+            c.done = true;
+            break;
+        }
         if (pthread_cond_timedwait(&c.cond, &ac->lock, &deadline) != 0 && !c.done) {
             char d[32];
             duration_format(timeout_ms, d, sizeof d);
@@ -405,6 +442,8 @@ int agentconn_call(struct agentconn *ac, const char *agent_id, const json_t *req
             c.done = true;
         }
     }
+    if (abort)
+        abort->call = NULL;
     map_del(&ac->calls, c.id);
     /* A session that went away cleared c.session (and was freed): only a live one counts. */
     if (c.session)

@@ -143,12 +143,12 @@ done:
 }
 
 int tool_agent_request(const struct tool_env *env, const char *agent_id, const json_t *request,
-                       int64_t timeout_ms, const char *prefix, json_t **result,
-                       struct tool_answer *a)
+                       int64_t timeout_ms, struct tool_cancel *cancel, const char *prefix,
+                       json_t **result, struct tool_answer *a)
 {
     struct err e = ERR_INIT;
     *result = NULL;
-    if (env->agent.call(env->agent.arg, agent_id, request, timeout_ms, result, &e) == 0)
+    if (env->agent.call(env->agent.arg, agent_id, request, timeout_ms, cancel, result, &e) == 0)
         return 0;
     struct buf b = BUF_INIT;
     if (prefix)

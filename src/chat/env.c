@@ -58,11 +58,28 @@ static int agent_dial(void *arg, const char *agent_id, int64_t timeout_ms,
     return rc;
 }
 
+struct call_abort {
+    struct agentconn *ac;
+    struct agentconn_abort abort;
+};
+
+static void abort_call(void *arg)
+{
+    struct call_abort *ca = arg;
+    agentconn_abort_fire(ca->ac, &ca->abort);
+}
+
 static int agent_call(void *arg, const char *agent_id, const json_t *request, int64_t timeout_ms,
-                      json_t **result, struct err *e)
+                      struct tool_cancel *cancel, json_t **result, struct err *e)
 {
     struct chat_env_deps *d = arg;
-    return agentconn_call(d->ac, agent_id, request, timeout_ms, result, e);
+    struct call_abort ca = {.ac = d->ac};
+    agentconn_abort_init(&ca.abort);
+    if (!tool_cancel_arm(cancel, abort_call, &ca))
+        return err_set(e, ERR_CANCELED, "context canceled");
+    int rc = agentconn_call_abortable(d->ac, agent_id, request, timeout_ms, &ca.abort, result, e);
+    tool_cancel_disarm(cancel);
+    return rc;
 }
 
 /* ---- time ---- */

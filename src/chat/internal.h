@@ -73,13 +73,14 @@ int tool_chat_agent(const struct tool_env *env, const struct tool_call *call,
 #define TOOL_AGENT_CALL_MS        60000
 #define TOOL_AGENT_CALL_MARGIN_MS 30000
 
-/* Sends request to the agent (env->agent.call). On failure sets the text error on a and returns
- * -1: "<prefix>: " when prefix is non-NULL, then the error's message, ": <detail>" when it has
- * one, and "\n- <field>: <detail>" per validation (the agent's "Validation failed." names the
- * field). On success *result is a new reference. */
+/* Sends request to the agent (env->agent.call; cancel, may be NULL, ends it early and stops the
+ * request in the workspace). On failure sets the text error on a and returns -1: "<prefix>: "
+ * when prefix is non-NULL, then the error's message, ": <detail>" when it has one, and
+ * "\n- <field>: <detail>" per validation (the agent's "Validation failed." names the field). On
+ * success *result is a new reference. */
 int tool_agent_request(const struct tool_env *env, const char *agent_id, const json_t *request,
-                       int64_t timeout_ms, const char *prefix, json_t **result,
-                       struct tool_answer *a);
+                       int64_t timeout_ms, struct tool_cancel *cancel, const char *prefix,
+                       json_t **result, struct tool_answer *a);
 
 /* Loads the chat's workspace (live) with its latest build and job for start and stop; on
  * failure sets the reference's text error ("load chat: <e>", "chat has no workspace; use

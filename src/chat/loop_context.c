@@ -36,7 +36,7 @@ static json_t *agent_request(const struct tool_env *env, const char *agent_id, j
 {
     json_t *res = NULL;
     struct err e = ERR_INIT;
-    int rc = env->agent.call(env->agent.arg, agent_id, req, timeout_ms, &res, &e);
+    int rc = env->agent.call(env->agent.arg, agent_id, req, timeout_ms, NULL, &res, &e);
     json_decref(req);
     err_clear(&e);
     if (rc < 0) {

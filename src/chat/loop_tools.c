@@ -22,6 +22,7 @@ struct call_job {
     struct tool_cancel cancel;
     struct tool_answer ans;
     bool done, announced;
+    bool cut_short; /* it ended in an error after the turn canceled it (an interrupt) */
 };
 
 struct call_batch {
@@ -72,6 +73,7 @@ static void job_done(struct call_job *j)
     struct call_batch *b = j->b;
     pthread_mutex_lock(&b->mu);
     j->done = true;
+    j->cut_short = j->ans.is_error && tool_cancel_is_set(&j->cancel);
     b->ndone++;
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
@@ -150,7 +152,7 @@ static void job_prepare(const struct chat_turn *t, struct call_job *j,
 /* The result part of a finished job (or of one the turn stopped waiting for). Lock held. */
 static json_t *job_part(const struct call_job *j)
 {
-    if (!j->done)
+    if (!j->done || j->cut_short) /* what the canceled tool said is not news to the model */
         return turn_result_part(j->id, j->name, true, json_string(CHAT_TOOL_INTERRUPTED_TEXT));
     if (j->ans.is_error)
         return turn_result_part(j->id, j->name, true, json_string(j->ans.text ? j->ans.text : ""));

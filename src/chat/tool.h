@@ -149,9 +149,11 @@ struct tool_agent {
      * timeout_ms; -1 with e set otherwise (ERR_UNAVAILABLE, ERR_TIMEOUT, ERR_CANCELED). */
     int (*dial)(void *arg, const char *agent_id, int64_t timeout_ms, struct tool_cancel *cancel,
                 struct err *e);
-    /* Sends a request (see agent/ops.h) and waits for the answer (*result: a new reference). */
+    /* Sends a request (see agent/ops.h) and waits for the answer (*result: a new reference).
+     * When cancel (may be NULL) fires, returns ERR_CANCELED at once and asks the agent to stop
+     * the request (a running command is terminated). */
     int (*call)(void *arg, const char *agent_id, const json_t *request, int64_t timeout_ms,
-                json_t **result, struct err *e);
+                struct tool_cancel *cancel, json_t **result, struct err *e);
 };
 
 /* Time and waiting. Thread-safe (a watch handle is used by one thread). */

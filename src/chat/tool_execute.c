@@ -156,7 +156,7 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
 
     int64_t start = env->clock.mono_us(env->clock.arg);
     int64_t wait_ms = background ? TOOL_AGENT_CALL_MS : timeout_ms + TOOL_AGENT_CALL_MARGIN_MS;
-    if (tool_agent_request(env, agent_id, req, wait_ms, NULL, &r, out) < 0)
+    if (tool_agent_request(env, agent_id, req, wait_ms, call->cancel, NULL, &r, out) < 0)
         goto done;
     if (background)
         tool_result(out, json_pack("{s:b, s:i, s:I, s:s}", "success", 1, "exit_code", 0,

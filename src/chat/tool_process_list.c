@@ -9,7 +9,8 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
         return;
     json_t *req = json_pack("{s:s}", "type", "process_list");
     json_t *r;
-    if (tool_agent_request(env, agent_id, req, TOOL_AGENT_CALL_MS, "list processes", &r, out) == 0)
+    if (tool_agent_request(env, agent_id, req, TOOL_AGENT_CALL_MS, call->cancel, "list processes",
+                           &r, out) == 0)
         tool_result(out, r);
     json_decref(req);
 }

@@ -41,7 +41,7 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
     json_t *req = json_pack("{s:s, s:s, s:I}", "type", "process_output", "process_id", id,
                             "wait_ms", (json_int_t)wait_ms);
     json_t *r;
-    if (tool_agent_request(env, agent_id, req, wait_ms + TOOL_AGENT_CALL_MARGIN_MS,
+    if (tool_agent_request(env, agent_id, req, wait_ms + TOOL_AGENT_CALL_MARGIN_MS, call->cancel,
                            "get process output", &r, out) == 0) {
         if (json_is_true(json_object_get(r, "running"))) {
             json_object_set_new(r, "success", json_true());

@@ -26,8 +26,8 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
     json_t *req =
         json_pack("{s:s, s:s, s:s}", "type", "process_signal", "process_id", id, "signal", signal);
     json_t *r;
-    if (tool_agent_request(env, agent_id, req, TOOL_AGENT_CALL_MS, "signal process", &r, out) ==
-        0) {
+    if (tool_agent_request(env, agent_id, req, TOOL_AGENT_CALL_MS, call->cancel, "signal process",
+                           &r, out) == 0) {
         tool_result(out, json_pack("{s:b, s:s+++}", "success", 1, "message", "signal \"", signal,
                                    "\" sent to process ", id));
         json_decref(r);

@@ -82,7 +82,8 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
     json_t *req = json_pack("{s:s, s:s, s:I, s:I}", "type", "read_file", "path", path, "offset",
                             (json_int_t)offset, "limit", (json_int_t)limit);
     json_t *r;
-    if (tool_agent_request(env, agent_id, req, TOOL_AGENT_CALL_MS, NULL, &r, out) == 0) {
+    if (tool_agent_request(env, agent_id, req, TOOL_AGENT_CALL_MS, call->cancel, NULL, &r, out) ==
+        0) {
         if (json_is_true(json_object_get(r, "is_directory")))
             tool_result(out, directory_result(r, offset, limit));
         else

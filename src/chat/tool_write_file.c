@@ -22,7 +22,8 @@ static void run(const struct tool_env *env, const struct tool_call *call, struct
     json_t *req =
         json_pack("{s:s, s:s, s:s}", "type", "write_file", "path", path, "content", content);
     json_t *r;
-    if (tool_agent_request(env, agent_id, req, TOOL_AGENT_CALL_MS, NULL, &r, out) == 0) {
+    if (tool_agent_request(env, agent_id, req, TOOL_AGENT_CALL_MS, call->cancel, NULL, &r, out) ==
+        0) {
         tool_result(out, json_pack("{s:b}", "ok", 1));
         json_decref(r);
     }

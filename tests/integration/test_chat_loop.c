@@ -732,6 +732,10 @@ static void test_interrupt_mid_tool(void **state)
     json_t *done = wait_turn(c, c->ava, id, 10);
     assert_true(time_mono_us() - t0 < 3000000); /* at once, not after the command's 7.5 s */
     assert_string_equal(jsonx_get_str(done, "status", ""), "waiting");
+    /* The command itself is stopped in the workspace, long before its 7.5 s are up. */
+    for (int i = 0; i < 300 && sleep_alive("7.5"); i++)
+        usleep(10000);
+    assert_false(sleep_alive("7.5"));
     json_t *msgs = messages(c, c->ava, id);
     assert_int_equal(json_array_size(msgs), 3);
     assert_json_eq(part(msgs, 2, 0),

@@ -226,6 +226,68 @@ static void test_concurrent_execs(void **state)
     }
 }
 
+/* ---- cancel ---- */
+
+struct canceled_exec {
+    struct fx *f;
+    const char *id;
+    json_t *res; /* the exec's result */
+    int64_t ms;  /* how long it ran */
+};
+
+static void *canceled_exec_main(void *arg)
+{
+    struct canceled_exec *x = arg;
+    json_t *req = json_pack("{s:s, s:s, s:s, s:i}", "type", "exec", "id", x->id, "command",
+                            "sleep 30", "timeout_ms", 60000);
+    struct err e = ERR_INIT;
+    int64_t t0 = time_mono_us();
+    if (agent_ops_handle(x->f->ops, req, &x->res, &e) < 0)
+        x->res = NULL;
+    x->ms = (time_mono_us() - t0) / 1000;
+    err_clear(&e);
+    json_decref(req);
+    return NULL;
+}
+
+/* A cancel stops the foreground exec of the request it names (its process group gets SIGTERM),
+ * whether it arrives while the command runs or just before the exec starts; other ids stop
+ * nothing. */
+static void test_cancel_stops_a_foreground_exec(void **state)
+{
+    struct fx *f = *state;
+    json_t *res = ok(f, json_pack("{s:s, s:s}", "type", "cancel", "call_id", "c-unknown"));
+    assert_false(json_is_true(json_object_get(res, "canceled")));
+    json_decref(res);
+
+    struct canceled_exec x = {.f = f, .id = "c-run"};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, canceled_exec_main, &x), 0);
+    usleep(300000); /* the command is running */
+    res = ok(f, json_pack("{s:s, s:s}", "type", "cancel", "call_id", "c-run"));
+    assert_true(json_is_true(json_object_get(res, "canceled")));
+    assert_string_equal(sget(res, "call_id"), "c-run");
+    json_decref(res);
+    pthread_join(th, NULL);
+    assert_non_null(x.res);
+    assert_true(x.ms < 20000); /* stopped, not run for its 30 s */
+    assert_int_equal(json_integer_value(json_object_get(x.res, "exit_code")), 143); /* SIGTERM */
+    json_decref(x.res);
+
+    /* The cancel came first (the answer says it found nothing): the exec stops as it starts. */
+    res = ok(f, json_pack("{s:s, s:s}", "type", "cancel", "call_id", "c-early"));
+    assert_false(json_is_true(json_object_get(res, "canceled")));
+    json_decref(res);
+    struct canceled_exec y = {.f = f, .id = "c-early"};
+    canceled_exec_main(&y);
+    assert_non_null(y.res);
+    assert_true(y.ms < 20000);
+    json_decref(y.res);
+
+    fails(f, json_pack("{s:s}", "type", "cancel"), ERR_BAD_REQUEST, NULL);
+    fails(f, json_pack("{s:s, s:s}", "type", "cancel", "call_id", ""), ERR_BAD_REQUEST, NULL);
+}
+
 int main(void)
 {
     /* Orphans of killed commands are re-parented here, so the tests can see them go. */
@@ -238,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exec_workdir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_execs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_stops_a_foreground_exec, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -567,7 +567,7 @@ static int agent_dial(void *arg, const char *agent_id, int64_t timeout_ms,
 }
 
 static int agent_call(void *arg, const char *agent_id, const json_t *request, int64_t timeout_ms,
-                      json_t **result, struct err *e)
+                      struct tool_cancel *cancel, json_t **result, struct err *e)
 {
     struct fake *f = arg;
     assert_true(f->nagent_calls < FAKE_RECORD_MAX);

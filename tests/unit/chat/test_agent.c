@@ -270,11 +270,11 @@ static void test_agent_request(void **state)
     f->handler = echo_error;
     struct tool_answer a = {0};
     json_t *r = json_true(), *req = json_pack("{s:s}", "kind", "plain");
-    assert_int_equal(tool_agent_request(&f->env, "agent-1", req, 1234, NULL, &r, &a), -1);
+    assert_int_equal(tool_agent_request(&f->env, "agent-1", req, 1234, NULL, NULL, &r, &a), -1);
     assert_null(r);
     assert_string_equal(a.text, "process p1 not found");
     assert_int_equal(
-        tool_agent_request(&f->env, "agent-1", req, 1234, "get process output", &r, &a), -1);
+        tool_agent_request(&f->env, "agent-1", req, 1234, NULL, "get process output", &r, &a), -1);
     assert_string_equal(a.text, "get process output: process p1 not found");
     assert_string_equal(f->agent_calls[0].agent_id, "agent-1");
     assert_int_equal(f->agent_calls[0].timeout_ms, 1234);
@@ -282,12 +282,12 @@ static void test_agent_request(void **state)
     json_decref(req);
 
     req = json_pack("{s:s}", "kind", "detail");
-    assert_int_equal(tool_agent_request(&f->env, "agent-1", req, 1, NULL, &r, &a), -1);
+    assert_int_equal(tool_agent_request(&f->env, "agent-1", req, 1, NULL, NULL, &r, &a), -1);
     assert_string_equal(a.text, "cannot read: permission denied");
     json_decref(req);
 
     req = json_pack("{s:s}", "kind", "validation");
-    assert_int_equal(tool_agent_request(&f->env, "agent-1", req, 1, NULL, &r, &a), -1);
+    assert_int_equal(tool_agent_request(&f->env, "agent-1", req, 1, NULL, NULL, &r, &a), -1);
     assert_string_equal(a.text, "Validation failed.\n- offset: must be at least 1\n- limit: must "
                                 "be between 1 and 10000");
     json_decref(req);
@@ -295,7 +295,7 @@ static void test_agent_request(void **state)
     f->handler = NULL;
     req = json_pack("{s:s}", "kind", "none");
     tool_answer_clear(&a);
-    assert_int_equal(tool_agent_request(&f->env, "agent-1", req, 1, NULL, &r, &a), 0);
+    assert_int_equal(tool_agent_request(&f->env, "agent-1", req, 1, NULL, NULL, &r, &a), 0);
     assert_true(json_is_object(r));
     assert_false(a.is_error);
     json_decref(r);

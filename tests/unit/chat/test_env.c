@@ -245,7 +245,8 @@ static void test_call_needs_a_connected_agent(void **state)
     json_t *req = json_pack("{s:s}", "type", "process_list");
     json_t *result = NULL;
     struct err e = ERR_INIT;
-    assert_int_equal(f->env->agent.call(f->env->agent.arg, f->agent, req, 1000, &result, &e), -1);
+    assert_int_equal(f->env->agent.call(f->env->agent.arg, f->agent, req, 1000, NULL, &result, &e),
+                     -1);
     assert_true(err_is(&e, ERR_UNAVAILABLE));
     assert_null(result);
     err_clear(&e);
