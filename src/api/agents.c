@@ -126,56 +126,66 @@ static void stream(struct http_request *req, void *arg)
     agent_auth_clear(&a);
 }
 
-static void results(struct http_request *req, void *arg)
+/* An agent's report with a JSON body: authenticates the agent, parses the body, hands it to fn
+ * and answers 204, or the error fn (or the body) gave. */
+typedef int (*agent_report_fn)(struct api *api, const struct agent_auth *a, json_t *body,
+                               struct err *e);
+
+static void agent_report(struct http_request *req, struct api *api, agent_report_fn fn)
 {
-    struct api *api = arg;
     struct agent_auth a;
     if (agent_auth(api, req, &a) < 0)
         return;
-    json_t *body = api_body(req);
+    json_t *body = api_body(req); /* NULL: already answered */
     struct err e = ERR_INIT;
-    const char *id;
-    if (!body) {
-        agent_auth_clear(&a);
-        return;
-    }
-    json_t *result = json_object_get(body, "result");
-    json_t *error = json_object_get(body, "error");
-    if (jsonx_string(body, "id", JSONX_REQUIRED, 64, &id, &e) < 0 ||
-        agentconn_deliver(api->ac, &a, id, result, json_is_object(error) ? error : NULL, &e) < 0) {
-        json_decref(body);
-        agent_auth_clear(&a);
+    if (body && fn(api, &a, body, &e) < 0)
         api_fail(req, &e);
-        return;
-    }
+    else if (body)
+        http_reply(req, 204, NULL, NULL, 0);
     json_decref(body);
     agent_auth_clear(&a);
-    http_reply(req, 204, NULL, NULL, 0);
+}
+
+static int report_result(struct api *api, const struct agent_auth *a, json_t *body, struct err *e)
+{
+    const char *id;
+    json_t *result = json_object_get(body, "result");
+    json_t *error = json_object_get(body, "error");
+    if (jsonx_string(body, "id", JSONX_REQUIRED, 64, &id, e) < 0)
+        return -1;
+    return agentconn_deliver(api->ac, a, id, result, json_is_object(error) ? error : NULL, e);
+}
+
+static int report_lifecycle(struct api *api, const struct agent_auth *a, json_t *body,
+                            struct err *e)
+{
+    const char *state;
+    if (jsonx_string(body, "state", JSONX_REQUIRED, 64, &state, e) < 0)
+        return -1;
+    return agentconn_report_lifecycle(api->ac, a, state, e);
+}
+
+static int report_logs(struct api *api, const struct agent_auth *a, json_t *body, struct err *e)
+{
+    json_t *logs;
+    if (jsonx_array(body, "logs", JSONX_REQUIRED, 1000, &logs, e) < 0)
+        return -1;
+    return agentconn_append_logs(api->ac, a, logs, e);
+}
+
+static void results(struct http_request *req, void *arg)
+{
+    agent_report(req, arg, report_result);
 }
 
 static void lifecycle(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
-    struct agent_auth a;
-    if (agent_auth(api, req, &a) < 0)
-        return;
-    json_t *body = api_body(req);
-    struct err e = ERR_INIT;
-    const char *state;
-    if (!body) {
-        agent_auth_clear(&a);
-        return;
-    }
-    if (jsonx_string(body, "state", JSONX_REQUIRED, 64, &state, &e) < 0 ||
-        agentconn_report_lifecycle(api->ac, &a, state, &e) < 0) {
-        json_decref(body);
-        agent_auth_clear(&a);
-        api_fail(req, &e);
-        return;
-    }
-    json_decref(body);
-    agent_auth_clear(&a);
-    http_reply(req, 204, NULL, NULL, 0);
+    agent_report(req, arg, report_lifecycle);
+}
+
+static void post_logs(struct http_request *req, void *arg)
+{
+    agent_report(req, arg, report_logs);
 }
 
 static void heartbeat(struct http_request *req, void *arg)
@@ -185,31 +195,6 @@ static void heartbeat(struct http_request *req, void *arg)
     if (agent_auth(api, req, &a) < 0)
         return;
     agentconn_heartbeat(api->ac, &a);
-    agent_auth_clear(&a);
-    http_reply(req, 204, NULL, NULL, 0);
-}
-
-static void post_logs(struct http_request *req, void *arg)
-{
-    struct api *api = arg;
-    struct agent_auth a;
-    if (agent_auth(api, req, &a) < 0)
-        return;
-    json_t *body = api_body(req);
-    struct err e = ERR_INIT;
-    json_t *logs;
-    if (!body) {
-        agent_auth_clear(&a);
-        return;
-    }
-    if (jsonx_array(body, "logs", JSONX_REQUIRED, 1000, &logs, &e) < 0 ||
-        agentconn_append_logs(api->ac, &a, logs, &e) < 0) {
-        json_decref(body);
-        agent_auth_clear(&a);
-        api_fail(req, &e);
-        return;
-    }
-    json_decref(body);
     agent_auth_clear(&a);
     http_reply(req, 204, NULL, NULL, 0);
 }
