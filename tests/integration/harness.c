@@ -849,6 +849,30 @@ char *local_template(struct server *s, const char *name, const char *agent_yaml)
     return local_template_with(s, name, "", agent_yaml, NULL);
 }
 
+json_t *chat_create(struct server *s, const char *token, const char *workspace_id)
+{
+    char *body = workspace_id ? fmt("{\"workspace_id\": \"%s\"}", workspace_id) : fmt("{}");
+    struct resp r;
+    if (http_req(s, "POST", "/api/experimental/chats", token, body, &r) != 201)
+        fail_msg("create chat: %ld %s", r.status, r.body);
+    json_t *chat = json_incref(r.json);
+    resp_free(&r);
+    free(body);
+    return chat;
+}
+
+json_t *chat_fetch(struct server *s, const char *token, const char *chat_id)
+{
+    char *path = fmt("/api/experimental/chats/%s", chat_id);
+    struct resp r;
+    if (http_req(s, "GET", path, token, NULL, &r) != 200)
+        fail_msg("get chat: %ld %s", r.status, r.body);
+    json_t *chat = json_incref(r.json);
+    resp_free(&r);
+    free(path);
+    return chat;
+}
+
 json_t *create_ws(struct server *s, const char *token, const char *tid, const char *name)
 {
     char *body = fmt("{\"name\":\"%s\",\"template_id\":\"%s\"}", name, tid);

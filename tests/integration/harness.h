@@ -147,6 +147,11 @@ void run_build(struct server *s, const char *token, const char *ws_id, const cha
 char *build_agent_id(const json_t *build);
 /* The first agent of the workspace's latest build; heap. */
 char *ws_agent_id(struct server *s, const char *token, const char *ws_id);
+/* POST /api/experimental/chats as the token's user, bound to workspace_id when non-NULL (must
+ * answer 201); the Chat, new reference. */
+json_t *chat_create(struct server *s, const char *token, const char *workspace_id);
+/* GET /api/experimental/chats/{id} (must answer 200); the Chat, new reference. */
+json_t *chat_fetch(struct server *s, const char *token, const char *chat_id);
 /* GET /workspaceagents/{id} (must answer 200); new reference. */
 json_t *get_agent(struct server *s, const char *token, const char *agent_id);
 /* Polls the agent until its field equals want (60 s at most, then the test fails); returns the

@@ -213,38 +213,14 @@ static int teardown(void **state)
 
 /* ---- helpers ---- */
 
-static json_t *new_chat(struct ctx *c, const char *token, const char *ws_id)
-{
-    char *body = ws_id ? fmt("{\"workspace_id\": \"%s\"}", ws_id) : fmt("{}");
-    struct resp r;
-    if (http_req(&c->s, "POST", "/api/experimental/chats", token, body, &r) != 201)
-        fail_msg("create chat: %ld %s", r.status, r.body);
-    json_t *chat = json_incref(r.json);
-    resp_free(&r);
-    free(body);
-    return chat;
-}
-
 /* A new chat of ava's bound to her workspace "dev" (which the first test creates). */
 static json_t *chat_on_dev(struct ctx *c)
 {
     struct resp r;
     assert_int_equal(http_req(&c->s, "GET", "/api/v2/users/me/workspace/dev", c->ava, NULL, &r),
                      200);
-    json_t *chat = new_chat(c, c->ava, jsonx_get_str(r.json, "id", ""));
+    json_t *chat = chat_create(&c->s, c->ava, jsonx_get_str(r.json, "id", ""));
     resp_free(&r);
-    return chat;
-}
-
-static json_t *get_chat(struct ctx *c, const char *token, const char *id)
-{
-    char *path = fmt("/api/experimental/chats/%s", id);
-    struct resp r;
-    if (http_req(&c->s, "GET", path, token, NULL, &r) != 200)
-        fail_msg("get chat: %ld %s", r.status, r.body);
-    json_t *chat = json_incref(r.json);
-    resp_free(&r);
-    free(path);
     return chat;
 }
 
@@ -282,7 +258,7 @@ static json_t *wait_turn(struct ctx *c, const char *token, const char *id, int t
 {
     int64_t deadline = time_mono_us() + (int64_t)timeout_s * 1000000;
     for (;;) {
-        json_t *chat = get_chat(c, token, id);
+        json_t *chat = chat_fetch(&c->s, token, id);
         const char *st = jsonx_get_str(chat, "status", "");
         if (strcmp(st, "pending") != 0 && strcmp(st, "running") != 0)
             return chat;
@@ -358,7 +334,7 @@ static const char *system_text(const json_t *req)
 static void test_start_my_workspace(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ava, NULL);
+    json_t *chat = chat_create(&c->s, c->ava, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     char *stream = fmt("/api/experimental/chats/%s/stream", id);
     struct sse_watch *w = sse_watch_start_all(&c->s, stream, c->ava);
@@ -582,7 +558,7 @@ static void test_start_needs_active_version(void **state)
     free(yaml);
     free(program);
 
-    json_t *chat = new_chat(c, c->mia, ws_id);
+    json_t *chat = chat_create(&c->s, c->mia, ws_id);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->mia, id, "M-PINNED start it please"));
     json_t *done = wait_turn(c, c->mia, id, 120);
@@ -619,7 +595,7 @@ static void test_start_needs_active_version(void **state)
 static void test_rate_limited_then_answers(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ben, id, "M-RATE hello"));
     json_t *done = wait_turn(c, c->ben, id, 60);
@@ -639,7 +615,7 @@ static void test_rate_limited_then_answers(void **state)
 static void test_provider_down_ends_in_error(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ben, id, "M-DOWN hello"));
     json_t *done = wait_turn(c, c->ben, id, 60);
@@ -662,7 +638,7 @@ static void test_provider_down_ends_in_error(void **state)
 static void test_bad_tool_calls_reach_the_model_as_errors(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ben, id, "M-BAD do things"));
     json_t *done = wait_turn(c, c->ben, id, 60);
@@ -691,7 +667,7 @@ static void test_bad_tool_calls_reach_the_model_as_errors(void **state)
 static void test_provider_answer_not_json(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ben, id, "M-RAW hello"));
     json_t *done = wait_turn(c, c->ben, id, 30);
@@ -761,11 +737,11 @@ static void test_interrupt_mid_tool(void **state)
 static void test_queue_limit_and_interrupt(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ben, id, "M-QUEUE think hard"));
     for (int i = 0; i < 500; i++) {
-        json_t *ch = get_chat(c, c->ben, id);
+        json_t *ch = chat_fetch(&c->s, c->ben, id);
         bool running = strcmp(jsonx_get_str(ch, "status", ""), "running") == 0;
         json_decref(ch);
         if (running)
@@ -814,7 +790,7 @@ static void test_queue_limit_and_interrupt(void **state)
 static void test_bad_input(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     char *path = fmt("/api/experimental/chats/%s/messages", id);
     struct resp r;
@@ -985,7 +961,7 @@ static void test_provision_env_has_no_key(void **state)
 static void test_sigkill_mid_turn(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ben, id, "M-KILL take your time"));
     for (int i = 0; i < 500; i++) {
@@ -996,7 +972,7 @@ static void test_sigkill_mid_turn(void **state)
             break;
         usleep(10000);
     }
-    json_t *ch = get_chat(c, c->ben, id);
+    json_t *ch = chat_fetch(&c->s, c->ben, id);
     assert_string_equal(jsonx_get_str(ch, "status", ""), "running");
     json_decref(ch);
     server_kill(&c->s);
@@ -1104,7 +1080,7 @@ static void test_anthropic(void **state)
                            "anthropic",      "--llm-model", "fake-claude",
                            "--llm-base-url", c->fake_url,   NULL};
     server_restart(&c->s, extra);
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ben, id, "M-ANTH list them"));
     json_t *done = wait_turn(c, c->ben, id, 30);
@@ -1140,7 +1116,7 @@ static void test_provider_unreachable(void **state)
         "--listen", c->listen, "--llm-model", "m", "--llm-base-url", url, "--chat-model-attempts",
         "2",        NULL};
     server_restart(&c->s, extra);
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ben, id, "is anyone there?"));
     json_t *done = wait_turn(c, c->ben, id, 30);
@@ -1161,7 +1137,7 @@ static void test_no_provider(void **state)
     server_stop(&c->s);
     const char *extra[] = {"--listen", c->listen, NULL};
     server_restart(&c->s, extra);
-    json_t *chat = new_chat(c, c->ben, NULL);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     json_decref(post(c, c->ben, id, "anyone there?"));
     json_t *done = wait_turn(c, c->ben, id, 30);

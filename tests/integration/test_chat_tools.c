@@ -77,29 +77,6 @@ static int teardown(void **state)
 
 /* ---- helpers ---- */
 
-/* POST /api/experimental/chats; returns the Chat (new reference). */
-static json_t *new_chat(struct ctx *c, const char *token)
-{
-    struct resp r;
-    if (http_req(&c->s, "POST", "/api/experimental/chats", token, "{}", &r) != 201)
-        fail_msg("create chat: %ld %s", r.status, r.body);
-    json_t *chat = json_incref(r.json);
-    resp_free(&r);
-    return chat;
-}
-
-static json_t *get_chat(struct ctx *c, const char *token, const char *chat_id)
-{
-    char *path = fmt("/api/experimental/chats/%s", chat_id);
-    struct resp r;
-    if (http_req(&c->s, "GET", path, token, NULL, &r) != 200)
-        fail_msg("get chat: %ld %s", r.status, r.body);
-    json_t *chat = json_incref(r.json);
-    resp_free(&r);
-    free(path);
-    return chat;
-}
-
 /* POSTs a tool call (args: JSON text). The answer must be 200 {"is_error": bool, "result"}:
  * a string when is_error, an object otherwise. Returns the answer (new reference). */
 static json_t *call_tool(struct ctx *c, const char *token, const char *chat_id, const char *name,
@@ -191,7 +168,7 @@ static const char *job_status(const json_t *build)
 /* The id of the workspace the chat is bound to (heap). */
 static char *chat_workspace(struct ctx *c, const char *token, const char *chat_id)
 {
-    json_t *chat = get_chat(c, token, chat_id);
+    json_t *chat = chat_fetch(&c->s, token, chat_id);
     char *id = strdup(jsonx_get_str(chat, "workspace_id", ""));
     json_decref(chat);
     if (!*id)
@@ -224,7 +201,7 @@ static void assert_no_agent_trouble(const json_t *result)
 static void chat_with_workspace(struct ctx *c, const char *token, const char *tid, const char *name,
                                 char *chat_id, char *ws_id)
 {
-    json_t *chat = new_chat(c, token);
+    json_t *chat = chat_create(&c->s, token, NULL);
     str_copy(chat_id, 40, jsonx_get_str(chat, "id", ""));
     json_decref(chat);
     char *args = fmt("{\"template_id\":\"%s\",\"name\":\"%s\"}", tid, name);
@@ -243,7 +220,7 @@ static void chat_with_workspace(struct ctx *c, const char *token, const char *ti
 static void test_start_without_a_workspace(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ava);
+    json_t *chat = chat_create(&c->s, c->ava, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     char *text = tool_error(c, c->ava, id, "start_workspace", "{}");
     assert_string_equal(text, "chat has no workspace; use create_workspace first");
@@ -256,7 +233,7 @@ static void test_start_without_a_workspace(void **state)
                               "create_workspace tool to create one");
     free(text);
     /* Nothing was bound. */
-    json_t *again = get_chat(c, c->ava, id);
+    json_t *again = chat_fetch(&c->s, c->ava, id);
     assert_true(json_is_null(json_object_get(again, "workspace_id")));
     assert_true(json_is_null(json_object_get(again, "build_id")));
     json_decref(again);
@@ -295,7 +272,7 @@ static json_t *event_builds(const json_t *events, const char *chat_id, const cha
 static void test_create_start_stop_start(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ava);
+    json_t *chat = chat_create(&c->s, c->ava, NULL);
     const char *chat_id = jsonx_get_str(chat, "id", "");
     struct sse_watch *w = sse_watch_start(&c->s, WATCH_PATH, c->ava);
     struct sse_watch *other = sse_watch_start(&c->s, WATCH_PATH, c->max);
@@ -309,7 +286,7 @@ static void test_create_start_stop_start(void **state)
     assert_no_agent_trouble(res);
     json_decref(res);
     char *ws_id = chat_workspace(c, c->ava, chat_id);
-    json_t *got = get_chat(c, c->ava, chat_id);
+    json_t *got = chat_fetch(&c->s, c->ava, chat_id);
     assert_string_equal(jsonx_get_str(got, "build_id", ""), b1);
     json_decref(got);
     json_t *b = get_build(c, c->ava, b1);
@@ -367,7 +344,7 @@ static void test_create_start_stop_start(void **state)
     assert_null(json_object_get(res, "updated_to_active_version")); /* same version */
     assert_no_agent_trouble(res);
     json_decref(res);
-    got = get_chat(c, c->ava, chat_id);
+    got = chat_fetch(&c->s, c->ava, chat_id);
     assert_string_equal(jsonx_get_str(got, "build_id", ""), b3);
     assert_string_equal(jsonx_get_str(got, "workspace_id", ""), ws_id);
     json_decref(got);
@@ -434,7 +411,7 @@ static void test_workspace_tools(void **state)
     assert_true(json_is_true(json_object_get(res, "success")));
     json_decref(res);
     /* The chat now remembers the agent it ran on. */
-    json_t *chat = get_chat(c, c->ava, id);
+    json_t *chat = chat_fetch(&c->s, c->ava, id);
     char *agent_id = ws_agent_id(&c->s, c->ava, ws_id);
     assert_string_equal(jsonx_get_str(chat, "agent_id", ""), agent_id);
     free(agent_id);
@@ -557,7 +534,7 @@ static void test_workspace_tools(void **state)
     res = tool_ok(c, c->ava, id, "read_file", "{\"path\":\"notes/a.txt\"}");
     assert_string_equal(jsonx_get_str(res, "content", ""), "one\nTWO\n");
     json_decref(res);
-    chat = get_chat(c, c->ava, id);
+    chat = chat_fetch(&c->s, c->ava, id);
     assert_string_equal(jsonx_get_str(chat, "agent_id", ""), agent2);
     json_decref(chat);
     free(agent2);
@@ -660,7 +637,7 @@ static void test_manual_update_required(void **state)
     assert_string_equal(text + len, "\n\nParameter \"team\" is required but not provided");
     free(text);
     assert_int_equal(count_builds(c, c->mia, ws_id), n);
-    json_t *chat = get_chat(c, c->mia, chat_id);
+    json_t *chat = chat_fetch(&c->s, c->mia, chat_id);
     assert_string_equal(jsonx_get_str(chat, "build_id", ""), stop_id);
     json_decref(chat);
 
@@ -722,7 +699,7 @@ static void test_failed_start_build(void **state)
     assert_string_equal(jsonx_get_str(b, "workspace_id", ""), ws_id);
     assert_string_equal(jsonx_get_str(b, "transition", ""), "start");
     json_decref(b);
-    json_t *chat = get_chat(c, c->ben, chat_id);
+    json_t *chat = chat_fetch(&c->s, c->ben, chat_id);
     assert_string_equal(jsonx_get_str(chat, "build_id", ""), build_id);
     json_decref(chat);
     /* The build's logs hold the program's output. */
@@ -822,7 +799,7 @@ static json_t *call_during_build(struct ctx *c, const char *chat_id, const char 
     int64_t deadline = time_mono_us() + 30 * 1000000LL;
     bool bound = false;
     while (!bound && time_mono_us() < deadline) {
-        json_t *chat = get_chat(c, c->ben, chat_id);
+        json_t *chat = chat_fetch(&c->s, c->ben, chat_id);
         bound = strcmp(jsonx_get_str(chat, "build_id", ""), held) == 0;
         json_decref(chat);
         if (!bound)
@@ -854,7 +831,7 @@ static json_t *call_during_build(struct ctx *c, const char *chat_id, const char 
 
 static void assert_chat_build(struct ctx *c, const char *chat_id, const char *build_id)
 {
-    json_t *chat = get_chat(c, c->ben, chat_id);
+    json_t *chat = chat_fetch(&c->s, c->ben, chat_id);
     assert_string_equal(jsonx_get_str(chat, "build_id", ""), build_id);
     json_decref(chat);
 }
@@ -940,7 +917,7 @@ static void test_in_progress_build_is_followed(void **state)
 static void test_bad_input(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ava);
+    json_t *chat = chat_create(&c->s, c->ava, NULL);
     const char *id = jsonx_get_str(chat, "id", "");
     struct resp r;
 
@@ -1004,7 +981,7 @@ static void test_bad_input(void **state)
     }
     free(path);
     /* None of it bound anything. */
-    json_t *again = get_chat(c, c->ava, id);
+    json_t *again = chat_fetch(&c->s, c->ava, id);
     assert_true(json_is_null(json_object_get(again, "workspace_id")));
     json_decref(again);
     json_decref(chat);
@@ -1017,7 +994,7 @@ static void test_bad_input(void **state)
 static void test_create_twice_at_once(void **state)
 {
     struct ctx *c = *state;
-    json_t *chat = new_chat(c, c->ben);
+    json_t *chat = chat_create(&c->s, c->ben, NULL);
     const char *chat_id = jsonx_get_str(chat, "id", "");
     char *args = fmt("{\"template_id\":\"%s\",\"name\":\"twice\"}", c->plain);
     pthread_barrier_t go;
